@@ -1,0 +1,165 @@
+"""The grader: build one lab from a folder of sources, run its tests, report and score.
+
+    python -m harness.grade --lab 01 [--impl labs|solutions|PATH] [--out DIR] [--jobs N]
+                            [--hidden DIR] [-k EXPR] [--timeout S]
+
+It writes into the output folder (default out/grade-LAB-IMPL):
+    build.log      the compiler's messages
+    results.json   Gradescope's format, rewritten as each test finishes
+    junit.xml      JUnit XML (pytest's own writer)
+    pytest.log     pytest's full output
+    evidence/      stdout and stderr of the programs of each failing test
+
+It prints the feedback for each failed test, then a table (test, points, status, seconds)
+and the total. Exit status: 0 only on full marks; 1 otherwise; 2 for bad arguments.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from . import paths, results
+from .plugin import build_lab
+
+#: Hidden tests: modules named test_labNN*.py in this folder also count.
+HIDDEN_ENV = "SOCKLAB_HIDDEN"
+
+
+def hidden_modules(lab: paths.Lab, folder: str | None) -> list[Path]:
+    """Instructor test modules for `lab` in `folder` (test_labNN*.py), sorted."""
+    if not folder:
+        return []
+    root = Path(folder)
+    if not root.is_dir():
+        raise SystemExit(f"grade: hidden tests folder {root} does not exist")
+    return sorted(root.glob(f"test_lab{lab.id}*.py"))
+
+
+def pytest_command(lab: paths.Lab, out: Path, modules: list[Path], jobs: int, select: str | None,
+                   collect_only: bool = False) -> list[str]:
+    """The pytest command line the grader runs (in a child process, in its own process group)."""
+    cmd = [sys.executable, "-m", "pytest", "-c", str(paths.KIT / "pytest.ini"), "--rootdir", str(paths.KIT),
+           *map(str, modules), "-p", "harness.results", "--results-json", str(out / "results.json"),
+           "--bin-dir", str(out / "build"), "--build-log", str(out / "build.log"),
+           "--evidence", str(out / "evidence"), "-q", "-p", "no:randomly"]
+    if select:
+        cmd += ["-k", select]
+    if collect_only:
+        return cmd + ["--collect-only"]
+    cmd += ["--junitxml", str(out / "junit.xml"), "-o", "junit_family=xunit2"]
+    if jobs > 1:
+        cmd += ["-n", str(jobs)]
+    return cmd
+
+
+def run_bounded(cmd: list[str], log: Path, timeout: float) -> int | None:
+    """Run `cmd` with output to `log`, in its own process group; kill the group after `timeout` s.
+
+    Returns the exit status, or None if time ran out.
+    """
+    with open(log, "ab") as f:
+        p = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                             cwd=paths.KIT, start_new_session=True)
+        try:
+            return p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        finally:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            p.wait()
+
+
+def print_report(lab: paths.Lab, src: Path, data: dict, out: Path, seconds: float, verbose: bool) -> None:
+    """The feedback for failed tests, then the table and the total."""
+    tests = data.get("tests", [])
+    failed = [t for t in tests if t["status"] == "failed"]
+    if verbose and failed:
+        print()
+        for t in failed:
+            print(f"=== FAILED {t['name']} ({t['score']:g}/{t['max_score']:g}) ===")
+            print(t["output"].rstrip())
+            print()
+    width = max([len(t["name"]) for t in tests] + [24])
+    print(f"Lab {lab.id} ({lab.title}), sources: {src}")
+    print(f"  {'test':<{width}}  {'points':>7}  {'status':<7}  {'seconds':>7}")
+    for t in tests:
+        extra = t.get("extra_data", {})
+        status = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP", "not run": "NOT RUN"}.get(
+            extra.get("outcome"), t["status"].upper())
+        if t["visibility"] != "visible":
+            status += "*"
+        pts = f"{t['score']:g}/{t['max_score']:g}"
+        print(f"  {t['name']:<{width}}  {pts:>7}  {status:<7}  {extra.get('seconds', 0):>7.2f}")
+    score = sum(t["score"] for t in tests)
+    top = sum(t["max_score"] for t in tests)
+    print(f"  {'TOTAL':<{width}}  {f'{score:g}/{top:g}':>7}  {'':<7}  {seconds:>7.2f}")
+    if any(t["visibility"] != "visible" for t in tests):
+        print("  (* a hidden test: students see it according to its visibility)")
+    print(f"results: {out / 'results.json'}  junit: {out / 'junit.xml'}  log: {out / 'pytest.log'}")
+
+
+def grade(args: argparse.Namespace) -> int:
+    """Build, test and report; returns the exit status (0 only on full marks)."""
+    try:
+        lab = paths.find_lab(args.lab)
+    except KeyError as e:
+        print(f"grade: {e.args[0]}", file=sys.stderr)
+        return 2
+    src = paths.resolve_impl(lab, args.impl)
+    tag = args.impl if args.impl in ("labs", "solutions") else "path"
+    out = Path(args.out or paths.KIT / "out" / f"grade-{lab.id}-{tag}").resolve()
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    started = time.monotonic()
+    print(f"grading lab {lab.id} ({lab.title}) from {src} ...", flush=True)
+
+    build = build_lab(lab, src, out / "build")
+    (out / "build.log").write_text(("" if build.ok else "BUILD FAILED\n") + build.log)
+    if not build.ok:
+        print(f"The build failed:\n{build.log.strip()[-3000:]}\n", flush=True)
+
+    modules = [lab.test_module] + hidden_modules(lab, args.hidden or os.environ.get(HIDDEN_ENV))
+    log = out / "pytest.log"
+    run_bounded(pytest_command(lab, out, modules, 1, args.k, collect_only=True), log, 60)
+    budget = max(10.0, args.timeout - (time.monotonic() - started))
+    rc = run_bounded(pytest_command(lab, out, modules, args.jobs, args.k), log, budget)
+    data = results.load(out / "results.json") or {"tests": []}
+    if rc is None:
+        note = f"The grading run was stopped after {args.timeout:.0f} s; unfinished tests score 0."
+        print(note)
+        data["output"] = note + "\n" + data.get("output", "")
+        (out / "results.json").write_text(__import__("json").dumps(data, indent=2))
+    if not data["tests"]:
+        print(f"grade: no test ran; see {log}", file=sys.stderr)
+        print(log.read_text()[-3000:], file=sys.stderr)
+        return 1
+    print_report(lab, src, data, out, time.monotonic() - started, not args.quiet)
+    score = sum(t["score"] for t in data["tests"])
+    top = sum(t["max_score"] for t in data["tests"])
+    return 0 if top > 0 and score == top else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m harness.grade", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--lab", default=os.environ.get("LAB", "01"), help="lab id, for example 01")
+    ap.add_argument("--impl", default="labs", help="labs (default), solutions, or a folder of sources")
+    ap.add_argument("--out", help="output folder (default out/grade-LAB-IMPL)")
+    ap.add_argument("--jobs", "-j", type=int, default=2, help="tests run in parallel (pytest-xdist); default 2")
+    ap.add_argument("--hidden", help=f"folder of hidden test modules test_labNN*.py (or ${HIDDEN_ENV})")
+    ap.add_argument("-k", help="only tests matching this pytest -k expression")
+    ap.add_argument("--timeout", type=float, default=600, help="bound on the whole run, seconds (default 600)")
+    ap.add_argument("--quiet", "-q", action="store_true", help="the table only, without failure feedback")
+    return grade(ap.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

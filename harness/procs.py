@@ -1,0 +1,379 @@
+"""Run a program under test: its own process group, captured output, deadlines, and a clean end.
+
+A Program is started with start_new_session, so that it and anything it forks share one
+process group that can be signalled at once. Its stdout and stderr are read by threads
+into bounded buffers (a program that floods its output cannot exhaust memory), and
+readiness is a line the program prints, never a sleep.
+
+Student programs are untrusted: each one runs with resource limits (see Limits).
+"""
+from __future__ import annotations
+
+import os
+import re
+import resource
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence, Union
+
+from .paths import time_scale
+
+#: The line every server prints once it is ready: "listening on ADDR:PORT".
+LISTENING = re.compile(rb"listening on (\S+):(\d+)\s*$", re.M)
+
+#: Sanitizer and crash reports worth quoting when a program fails.
+_SANITIZER = re.compile(
+    rb"(==\d+==\s*ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|==\d+==\s*ABORTING)"
+)
+
+#: Environment for sanitizer builds: fail loudly, print stacks, never hide a report.
+SANITIZER_ENV = {
+    "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:exitcode=86:print_summary=1",
+    "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1:exitcode=87",
+    "LSAN_OPTIONS": "exitcode=88",
+}
+
+
+class ProgramError(AssertionError):
+    """A program did something a test can report: exited early, never became ready, crashed."""
+
+
+@dataclass
+class Limits:
+    """Resource limits applied to a student program before exec (setrlimit(2)).
+
+    cpu_s: CPU seconds (RLIMIT_CPU). fsize: bytes a program may write to one file
+    (RLIMIT_FSIZE). nofile: open files (RLIMIT_NOFILE). data: bytes of heap and data
+    (RLIMIT_DATA; RLIMIT_AS cannot bound an ASan build, which reserves terabytes of
+    virtual space). nproc: processes for the user (RLIMIT_NPROC; ignored for root).
+    None leaves a limit as inherited.
+    """
+
+    cpu_s: Optional[int] = 60
+    fsize: Optional[int] = 64 << 20
+    nofile: Optional[int] = 4096
+    data: Optional[int] = None
+    nproc: Optional[int] = None
+    core: int = 0
+
+    def apply(self) -> None:
+        """Set the limits in the calling process (runs in the child, before exec)."""
+        pairs = [
+            (resource.RLIMIT_CPU, self.cpu_s),
+            (resource.RLIMIT_FSIZE, self.fsize),
+            (resource.RLIMIT_NOFILE, self.nofile),
+            (resource.RLIMIT_DATA, self.data),
+            (resource.RLIMIT_NPROC, self.nproc),
+            (resource.RLIMIT_CORE, self.core),
+        ]
+        for which, value in pairs:
+            if value is None:
+                continue
+            _, hard = resource.getrlimit(which)
+            if hard != resource.RLIM_INFINITY:
+                value = min(value, hard)
+            # Lower the hard limit too, so the program cannot raise its own soft limit back.
+            resource.setrlimit(which, (value, value))
+
+
+class _Capture:
+    """Reads one pipe in a thread into a buffer of at most `cap` bytes; the rest is counted and dropped."""
+
+    def __init__(self, pipe, cap: int):
+        self.buf = bytearray()
+        self.dropped = 0
+        self.cap = cap
+        self.closed = False
+        self.cond = threading.Condition()
+        self._pipe = pipe
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        fd = self._pipe.fileno()
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                chunk = b""
+            with self.cond:
+                if not chunk:
+                    self.closed = True
+                    self.cond.notify_all()
+                    break
+                room = self.cap - len(self.buf)
+                self.buf += chunk[:room]
+                self.dropped += max(0, len(chunk) - room)
+                self.cond.notify_all()
+        self._pipe.close()
+
+    def wait_for(self, pattern: re.Pattern, deadline: float, alive) -> Optional[re.Match]:
+        """The first match of `pattern`, waiting until `deadline` (monotonic s) or EOF."""
+        with self.cond:
+            while True:
+                m = pattern.search(self.buf)
+                if m or self.closed or not alive():
+                    return m
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self.cond.wait(min(left, 0.05))
+
+    def wait_len(self, n: int, deadline: float) -> bool:
+        """Wait until at least n bytes were captured; False at the deadline or EOF."""
+        with self.cond:
+            while len(self.buf) < n:
+                left = deadline - time.monotonic()
+                if left <= 0 or self.closed:
+                    return len(self.buf) >= n
+                self.cond.wait(min(left, 0.05))
+            return True
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
+    def snapshot(self) -> bytes:
+        with self.cond:
+            return bytes(self.buf)
+
+
+StdinSpec = Union[None, bytes, str, Path, int]
+
+
+class Program:
+    """A program under test, in its own process group.
+
+    Args:
+        argv: the command; argv[0] is a path to the binary.
+        name: how messages name it (default: the binary's file name).
+        stdin: None (an open pipe: use write_stdin/close_stdin), bytes (written by a
+            thread, then closed), a Path (the file is opened as stdin) or subprocess.DEVNULL.
+        env: extra environment variables, on top of SANITIZER_ENV.
+        limits: resource limits (Limits); None for none.
+        wrapper: a command prefix (for example a sandbox: unshare, setpriv).
+        stdout_cap: bytes of stdout kept in memory (default 64 MiB); stderr keeps 1 MiB.
+    """
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        name: Optional[str] = None,
+        stdin: StdinSpec = None,
+        env: Optional[dict] = None,
+        cwd: Optional[Path] = None,
+        limits: Optional[Limits] = None,
+        wrapper: Sequence[str] = (),
+        stdout_cap: int = 64 << 20,
+    ):
+        self.argv = [str(a) for a in argv]
+        self.name = name or Path(self.argv[0]).name
+        full_env = dict(os.environ)
+        full_env.update(SANITIZER_ENV)
+        full_env.update(env or {})
+        self._stdin_bytes = None
+        stdin_arg = subprocess.PIPE
+        self._stdin_file = None
+        if isinstance(stdin, (bytes, bytearray)):
+            self._stdin_bytes = bytes(stdin)
+        elif isinstance(stdin, (str, Path)):
+            self._stdin_file = open(stdin, "rb")
+            stdin_arg = self._stdin_file
+        elif isinstance(stdin, int):
+            stdin_arg = stdin
+        lim = limits if limits is not None else Limits()
+        self.started = time.monotonic()
+        self.signals_sent: list[int] = []
+        self.proc = subprocess.Popen(
+            list(wrapper) + self.argv,
+            stdin=stdin_arg,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=cwd,
+            env=full_env,
+            start_new_session=True,
+            preexec_fn=lim.apply,
+            close_fds=True,
+        )
+        self.pgid = self.proc.pid
+        self._out = _Capture(self.proc.stdout, stdout_cap)
+        self._err = _Capture(self.proc.stderr, 1 << 20)
+        if self._stdin_bytes is not None:
+            threading.Thread(target=self._feed, args=(self._stdin_bytes,), daemon=True).start()
+
+    # ---- input -----------------------------------------------------------------------
+    def _feed(self, data: bytes) -> None:
+        try:
+            self.proc.stdin.write(data)
+        except (BrokenPipeError, OSError, ValueError):
+            pass
+        finally:
+            self.close_stdin()
+
+    def write_stdin(self, data: bytes) -> None:
+        """Write bytes to the program's stdin now (raises ProgramError if it has exited)."""
+        try:
+            self.proc.stdin.write(data)
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError) as e:
+            raise ProgramError(f"{self.name} stopped reading its stdin ({e}).\n{self.describe()}")
+
+    def close_stdin(self) -> None:
+        """Close the program's stdin: it reads EOF."""
+        try:
+            if self.proc.stdin:
+                self.proc.stdin.close()
+        except (BrokenPipeError, OSError):
+            pass
+
+    # ---- output ----------------------------------------------------------------------
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def stdout(self) -> bytes:
+        """Everything captured from stdout so far."""
+        return self._out.snapshot()
+
+    @property
+    def stderr(self) -> bytes:
+        """Everything captured from stderr so far."""
+        return self._err.snapshot()
+
+    def stderr_tail(self, lines: int = 15) -> str:
+        """The last lines of stderr, as text, for a failure message."""
+        text = self.stderr.decode("utf-8", "replace").rstrip("\n").splitlines()
+        if not text:
+            return "(stderr was empty)"
+        tail = text[-lines:]
+        more = f"... ({len(text) - len(tail)} earlier lines)\n" if len(text) > len(tail) else ""
+        return more + "\n".join(tail)
+
+    def alive(self) -> bool:
+        """True while the program has not exited."""
+        return self.proc.poll() is None
+
+    def wait_stdout(self, pattern: Union[re.Pattern, bytes], timeout: float) -> Optional[re.Match]:
+        """Wait up to `timeout` seconds (scaled) for `pattern` on stdout; None if it never came."""
+        if isinstance(pattern, bytes):
+            pattern = re.compile(re.escape(pattern))
+        deadline = time.monotonic() + timeout * time_scale()
+        m = self._out.wait_for(pattern, deadline, self.alive)
+        if m is None and not self.alive():
+            # The program exited: give the reader a moment to drain what it wrote last.
+            self._out.join(0.5)
+            m = pattern.search(self._out.snapshot())
+        return m
+
+    def wait_stderr(self, pattern: Union[re.Pattern, bytes], timeout: float) -> Optional[re.Match]:
+        """Wait up to `timeout` seconds (scaled) for `pattern` on stderr; None if it never came."""
+        if isinstance(pattern, bytes):
+            pattern = re.compile(re.escape(pattern))
+        return self._err.wait_for(pattern, time.monotonic() + timeout * time_scale(), self.alive)
+
+    def wait_stdout_len(self, n: int, timeout: float) -> bool:
+        """Wait up to `timeout` s (scaled) until stdout holds at least n bytes."""
+        return self._out.wait_len(n, time.monotonic() + timeout * time_scale())
+
+    def wait_ready(self, timeout: float = 3.0, hint: str = "") -> tuple[str, int]:
+        """Wait for "listening on ADDR:PORT"; returns (addr, port) without IPv6 brackets.
+
+        Raises ProgramError saying whether the program exited, crashed or just stayed silent.
+        """
+        m = self.wait_stdout(LISTENING, timeout)
+        if m:
+            return m.group(1).decode().strip("[]"), int(m.group(2))
+        if self.alive():
+            why = f"{self.name} never printed 'listening on ADDR:PORT' within {timeout * time_scale():.0f} s."
+            why += " Does it reach listen(), and does it fflush(stdout) after printing?"
+        else:
+            why = f"{self.name} exited before printing 'listening on ADDR:PORT' ({self.exit_text()})."
+        raise ProgramError(f"{why}\n{self.describe()}" + (f"\nHint: {hint}" if hint else ""))
+
+    # ---- ending ----------------------------------------------------------------------
+    def wait(self, timeout: float) -> Optional[int]:
+        """Wait up to `timeout` s (scaled) for the program to exit; its returncode, or None."""
+        try:
+            rc = self.proc.wait(timeout * time_scale())
+        except subprocess.TimeoutExpired:
+            return None
+        self._out.join(2)
+        self._err.join(2)
+        return rc
+
+    def send_signal(self, sig: int) -> None:
+        """Send `sig` to the program's whole process group."""
+        self.signals_sent.append(sig)
+        try:
+            os.killpg(self.pgid, sig)
+        except ProcessLookupError:
+            pass
+
+    def stop(self, sig: int = signal.SIGTERM, grace: float = 2.0) -> int:
+        """Signal the group, wait `grace` s, then SIGKILL the group; always reaps. Returns the exit code."""
+        if self.alive():
+            self.send_signal(sig)
+            if self.wait(grace) is None:
+                self.send_signal(signal.SIGKILL)
+        # The leader may be gone while others in its group live on: kill the group regardless.
+        try:
+            os.killpg(self.pgid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        rc = self.proc.wait()
+        self.close_stdin()
+        self._out.join(2)
+        self._err.join(2)
+        if self._stdin_file:
+            self._stdin_file.close()
+        return rc
+
+    def exit_text(self) -> str:
+        """How the program ended, in words: "exit status 1" or "killed by SIGSEGV"."""
+        rc = self.proc.poll()
+        if rc is None:
+            return "still running"
+        if rc < 0:
+            try:
+                return f"killed by {signal.Signals(-rc).name}"
+            except ValueError:
+                return f"killed by signal {-rc}"
+        extra = {86: " (AddressSanitizer)", 87: " (UndefinedBehaviorSanitizer)", 88: " (LeakSanitizer)"}.get(rc, "")
+        return f"exit status {rc}{extra}"
+
+    def crash_report(self) -> Optional[str]:
+        """A description if the program crashed or a sanitizer fired; None if it ended cleanly.
+
+        A signal the harness sent itself (SIGTERM, SIGKILL, SIGINT) is not a crash.
+        """
+        rc = self.proc.poll()
+        err = self.stderr
+        m = _SANITIZER.search(err)
+        if m:
+            start = err.rfind(b"\n", 0, m.start()) + 1
+            report = err[start:].decode("utf-8", "replace").splitlines()
+            quoted = "\n".join(report[:40])
+            return f"{self.name}: a sanitizer reported an error ({self.exit_text()}):\n{quoted}"
+        if rc is not None and rc < 0 and -rc not in self.signals_sent:
+            return f"{self.name} crashed: {self.exit_text()}.\n--- {self.name} stderr (tail) ---\n{self.stderr_tail()}"
+        return None
+
+    def describe(self) -> str:
+        """The program's command line, state and stderr tail, for a failure message."""
+        return (
+            f"--- {self.name}: {' '.join(self.argv)} ({self.exit_text()}) ---\n"
+            f"{self.stderr_tail()}"
+        )
+
+
+def open_fds(pid: int) -> int:
+    """How many file descriptors process `pid` has open (from /proc/PID/fd); -1 if unknown."""
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return -1
