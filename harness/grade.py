@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -84,10 +85,17 @@ def print_report(lab: paths.Lab, src: Path, data: dict, out: Path, seconds: floa
     failed = [t for t in tests if t["status"] == "failed"]
     if verbose and failed:
         print()
+        seen: dict[str, str] = {}
         for t in failed:
-            print(f"=== FAILED {t['name']} ({t['score']:g}/{t['max_score']:g}) ===")
-            print(t["output"].rstrip())
-            print()
+            head = f"FAILED {t['name']} ({t['score']:g}/{t['max_score']:g})"
+            body = t["output"].rstrip()
+            # Many tests fail the same way when one step is missing: say it once.
+            key = re.sub(r"\d+", "N", body)
+            if key in seen:
+                print(f"{head}: the same failure as {seen[key]}")
+                continue
+            seen[key] = t["name"]
+            print(f"=== {head} ===\n{body}\n")
     width = max([len(t["name"]) for t in tests] + [24])
     print(f"Lab {lab.id} ({lab.title}), sources: {src}")
     print(f"  {'test':<{width}}  {'points':>7}  {'status':<7}  {'seconds':>7}")

@@ -25,10 +25,18 @@ class EchoPeer:
         family: AF_INET or AF_INET6.
         behaviour: None to echo everything; or a function(conn) that serves one connection
             its own way (for example: read a little, then close early).
+        bufsize: SO_RCVBUF and SO_SNDBUF for every connection, in bytes (None: the kernel's
+            autotuning). The kernel doubles the value (socket(7)).
     """
 
-    def __init__(self, family: int = socket.AF_INET, behaviour: Optional[Callable] = None):
+    def __init__(self, family: int = socket.AF_INET, behaviour: Optional[Callable] = None,
+                 bufsize: Optional[int] = None):
         self.sock = socket.socket(family, socket.SOCK_STREAM)
+        if bufsize:
+            # Set before listen() so accepted sockets inherit them; fixed sizes turn autotuning off,
+            # so a client that never reads fills the path after a few MiB instead of tens.
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, bufsize)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, bufsize)
         self.sock.bind((loopback(family), 0))
         self.sock.listen(64)
         self.port = self.sock.getsockname()[1]

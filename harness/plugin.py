@@ -177,12 +177,16 @@ class Spawner:
             pytest.fail(f"Not run: {prog} never became ready in an earlier test.\n{_never_ready[prog]}",
                         pytrace=False)
         p = self(prog, *args, **kwargs)
+        problem = None
         try:
             host, port = p.wait_ready(ready_timeout, hint=hint)
         except ProgramError as e:
+            problem = str(e)
+        if problem is not None:
+            # Only a silent, living server is worth remembering: waiting again would cost the same.
             if p.alive():
-                _never_ready[prog] = str(e)
-            pytest.fail(str(e), pytrace=False)
+                _never_ready[prog] = problem
+            pytest.fail(problem, pytrace=False)
         return p, host, port
 
 
@@ -258,7 +262,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
                 crash = p.crash_report()
                 if crash:
                     report.sections.append((f"{p.name} crashed", crash))
-                elif p.stderr:
+                elif p.stderr and p.stderr_tail() not in report.longreprtext:
                     report.sections.append((f"{p.name} stderr (tail)", p.stderr_tail()))
     if report.when == "teardown" and programs and (report.failed or item.stash.get(CALL_FAILED_KEY, False)):
         where = _evidence_dir(item)

@@ -111,17 +111,21 @@ class _Capture:
                 self.cond.notify_all()
         self._pipe.close()
 
-    def wait_for(self, pattern: re.Pattern, deadline: float, alive) -> Optional[re.Match]:
-        """The first match of `pattern`, waiting until `deadline` (monotonic s) or EOF."""
+    def wait_until(self, test, deadline: float, alive):
+        """Wait until test(buffer) is truthy, the deadline (monotonic s) passes, or EOF; returns test's last value."""
         with self.cond:
             while True:
-                m = pattern.search(self.buf)
-                if m or self.closed or not alive():
-                    return m
+                value = test(self.buf)
+                if value or self.closed or not alive():
+                    return value
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    return None
+                    return value
                 self.cond.wait(min(left, 0.05))
+
+    def wait_for(self, pattern: re.Pattern, deadline: float, alive) -> Optional[re.Match]:
+        """The first match of `pattern`, waiting until `deadline` (monotonic s) or EOF."""
+        return self.wait_until(pattern.search, deadline, alive)
 
     def wait_len(self, n: int, deadline: float) -> bool:
         """Wait until at least n bytes were captured; False at the deadline or EOF."""
@@ -264,8 +268,13 @@ class Program:
             pattern = re.compile(re.escape(pattern))
         deadline = time.monotonic() + timeout * time_scale()
         m = self._out.wait_for(pattern, deadline, self.alive)
-        if m is None and not self.alive():
-            # The program exited: give the reader a moment to drain what it wrote last.
+        if m is None and (self._out.closed or not self.alive()):
+            # stdout reached EOF: the program is exiting. Let it finish and the reader drain,
+            # so that the caller reports "exited" rather than "still running".
+            try:
+                self.proc.wait(1.0)
+            except subprocess.TimeoutExpired:
+                pass
             self._out.join(0.5)
             m = pattern.search(self._out.snapshot())
         return m
@@ -275,6 +284,12 @@ class Program:
         if isinstance(pattern, bytes):
             pattern = re.compile(re.escape(pattern))
         return self._err.wait_for(pattern, time.monotonic() + timeout * time_scale(), self.alive)
+
+    def wait_stderr_count(self, pattern: re.Pattern, count: int, timeout: float) -> int:
+        """Wait up to `timeout` s (scaled) until `pattern` occurs `count` times on stderr; returns the count seen."""
+        n = self._err.wait_until(lambda buf: len(pattern.findall(buf)) >= count,
+                                 time.monotonic() + timeout * time_scale(), self.alive)
+        return count if n else len(pattern.findall(self.stderr))
 
     def wait_stdout_len(self, n: int, timeout: float) -> bool:
         """Wait up to `timeout` s (scaled) until stdout holds at least n bytes."""

@@ -51,6 +51,8 @@ def _trim(text: str) -> str:
 def failure_text(report: pytest.TestReport) -> str:
     """What a student should read about a failed phase: the message and the harness's sections."""
     text = report.longreprtext or ""
+    # xdist prefixes "[gw0] linux -- Python ..." to each report: noise for a student.
+    text = "\n".join(line for line in text.splitlines() if not line.startswith("[gw"))
     if "Timeout" in text and "+++++" in text:
         first = text.strip().splitlines()[0] if text.strip() else ""
         text = (f"The test did not finish within its time limit ({first.strip('+ ')}): "
