@@ -123,7 +123,7 @@ def grade(args: argparse.Namespace) -> int:
         print(f"grade: {e.args[0]}", file=sys.stderr)
         return 2
     src = paths.resolve_impl(lab, args.impl)
-    tag = args.impl if args.impl in ("labs", "solutions") else "path"
+    tag = {lab.skeleton.resolve(): "labs", lab.solution.resolve(): "solutions"}.get(src.resolve(), "path")
     out = Path(args.out or paths.KIT / "out" / f"grade-{lab.id}-{tag}").resolve()
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)

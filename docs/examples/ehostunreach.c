@@ -16,7 +16,6 @@
  *
  * Exit codes: 1 after printing the error line (the error happened), 3 if it did not.
  */
-#define _DEFAULT_SOURCE /* struct rtentry */
 #include "example.h"
 
 #include <arpa/inet.h>
