@@ -130,7 +130,12 @@ def grade(args: argparse.Namespace) -> int:
     started = time.monotonic()
     print(f"grading lab {lab.id} ({lab.title}) from {src} ...", flush=True)
 
-    build = build_lab(lab, src, out / "build")
+    build = build_lab(lab, src, out / "build", sanitize=not args.valgrind)
+    if args.valgrind:
+        # memcheck needs a plain build and runs programs 10-50 times slower: stretch the deadlines.
+        os.environ["SOCKLAB_VALGRIND"] = "1"
+        scale = float(os.environ.get("SOCKLAB_TIME_SCALE", "1"))
+        os.environ["SOCKLAB_TIME_SCALE"] = str(max(scale, 5.0))
     (out / "build.log").write_text(("" if build.ok else "BUILD FAILED\n") + build.log)
     if not build.ok:
         print(f"The build failed:\n{build.log.strip()[-3000:]}\n", flush=True)
@@ -166,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-k", help="only tests matching this pytest -k expression")
     ap.add_argument("--timeout", type=float, default=600, help="bound on the whole run, seconds (default 600)")
     ap.add_argument("--quiet", "-q", action="store_true", help="the table only, without failure feedback")
+    ap.add_argument("--valgrind", action="store_true",
+                    help="build without sanitizers and run every program under valgrind memcheck (slow)")
     return grade(ap.parse_args(argv))
 
 

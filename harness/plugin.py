@@ -152,6 +152,11 @@ def lab_build(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
 # ---- programs ----------------------------------------------------------------------------
 _never_ready: dict[str, str] = {}
 
+#: With SOCKLAB_VALGRIND=1 (the grader's --valgrind), every program runs under memcheck;
+#: an error or a definite leak makes it exit 99, which crash_report() turns into a failure.
+VALGRIND = ["valgrind", "-q", "--error-exitcode=99", "--leak-check=full",
+            "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite"]
+
 
 class Spawner:
     """Starts programs for one test and remembers them, so that teardown can stop and check them."""
@@ -163,6 +168,8 @@ class Spawner:
     def __call__(self, prog: str, *args, **kwargs) -> Program:
         """Start the lab's program `prog` with `args`; keyword arguments go to procs.Program."""
         path = self.build.path(prog)
+        if os.environ.get("SOCKLAB_VALGRIND") == "1":
+            kwargs["wrapper"] = VALGRIND + list(kwargs.get("wrapper", ()))
         p = Program([str(path), *map(str, args)], **kwargs)
         self.programs.append(p)
         return p
@@ -260,7 +267,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         if report.failed:
             for p in programs:
                 crash = p.crash_report()
-                if crash:
+                if crash and (p.sanitizer_report(5) or "") not in report.longreprtext:
                     report.sections.append((f"{p.name} crashed", crash))
                 elif p.stderr and p.stderr_tail() not in report.longreprtext:
                     report.sections.append((f"{p.name} stderr (tail)", p.stderr_tail()))

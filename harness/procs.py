@@ -27,7 +27,9 @@ LISTENING = re.compile(rb"listening on (\S+):(\d+)\s*$", re.M)
 
 #: Sanitizer and crash reports worth quoting when a program fails.
 _SANITIZER = re.compile(
-    rb"(==\d+==\s*ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|==\d+==\s*ABORTING)"
+    rb"(==\d+==\s*ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|==\d+==\s*ABORTING"
+    rb"|==\d+== (Invalid (read|write|free)|Conditional jump|Use of uninitialised|Syscall param"
+    rb"|Mismatched free|\d[\d,]* bytes in [\d,]+ blocks are definitely lost))"
 )
 
 #: Environment for sanitizer builds: fail loudly, print stacks, never hide a report.
@@ -358,7 +360,8 @@ class Program:
                 return f"killed by {signal.Signals(-rc).name}"
             except ValueError:
                 return f"killed by signal {-rc}"
-        extra = {86: " (AddressSanitizer)", 87: " (UndefinedBehaviorSanitizer)", 88: " (LeakSanitizer)"}.get(rc, "")
+        extra = {86: " (a sanitizer found an error)", 87: " (a sanitizer found an error)",
+                 88: " (a sanitizer found an error)", 99: " (valgrind found errors)"}.get(rc, "")
         return f"exit status {rc}{extra}"
 
     def crash_report(self) -> Optional[str]:
@@ -367,23 +370,27 @@ class Program:
         A signal the harness sent itself (SIGTERM, SIGKILL, SIGINT) is not a crash.
         """
         rc = self.proc.poll()
-        err = self.stderr
-        m = _SANITIZER.search(err)
-        if m:
-            start = err.rfind(b"\n", 0, m.start()) + 1
-            report = err[start:].decode("utf-8", "replace").splitlines()
-            quoted = "\n".join(report[:40])
-            return f"{self.name}: a sanitizer reported an error ({self.exit_text()}):\n{quoted}"
+        report = self.sanitizer_report(40)
+        if report:
+            return f"{self.name}: a sanitizer or valgrind reported an error ({self.exit_text()}):\n{report}"
         if rc is not None and rc < 0 and -rc not in self.signals_sent:
             return f"{self.name} crashed: {self.exit_text()}.\n--- {self.name} stderr (tail) ---\n{self.stderr_tail()}"
         return None
 
+    def sanitizer_report(self, lines: int = 30) -> Optional[str]:
+        """The first `lines` lines of a sanitizer or valgrind report on stderr, or None."""
+        err = self.stderr
+        m = _SANITIZER.search(err)
+        if not m:
+            return None
+        start = err.rfind(b"\n", 0, m.start()) + 1
+        return "\n".join(err[start:].decode("utf-8", "replace").splitlines()[:lines])
+
     def describe(self) -> str:
-        """The program's command line, state and stderr tail, for a failure message."""
-        return (
-            f"--- {self.name}: {' '.join(self.argv)} ({self.exit_text()}) ---\n"
-            f"{self.stderr_tail()}"
-        )
+        """The program's command line, state and stderr (the head of a sanitizer report, else the tail)."""
+        report = self.sanitizer_report()
+        body = f"(its sanitizer report, first lines)\n{report}" if report else self.stderr_tail()
+        return f"--- {self.name}: {' '.join(self.argv)} ({self.exit_text()}) ---\n{body}"
 
 
 def open_fds(pid: int) -> int:

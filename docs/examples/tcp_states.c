@@ -12,8 +12,9 @@
  *   SYN-RECV     the server end of a handshake whose last ACK the listener ignores:
  *                TCP_DEFER_ACCEPT waits for the client's first data
  *   FIN-WAIT-1   the end that closed first, its FIN stuck behind data the peer will not read
- *   FIN-WAIT-2   the end that closed first (shutdown SHUT_WR), its FIN acknowledged;
- *   CLOSE-WAIT   ... and the other end: it has read EOF but not closed yet
+ *   FIN-WAIT-2   the end that closed first (shutdown SHUT_WR), its FIN acknowledged,
+ *   CLOSE-WAIT   and the other end: it has read EOF but not closed yet. The ACK of a FIN
+ *                may be delayed (by about 4 ms here), so this scene waits for FIN-WAIT-2
  *   LAST-ACK     the end that closed second, its FIN stuck behind unread data
  *   CLOSING      both ends closed at once: each FIN crossed the other's
  *   TIME-WAIT    the end that closed first, after both FINs: it stays 60 s on Linux
@@ -117,6 +118,24 @@ static int drain_to_eof(int fd)
     }
 }
 
+/* Wait (at most 1 s) until the kernel reports fd in `state` (TCP_INFO), e.g. for a delayed ACK. */
+static int wait_state(int fd, int state)
+{
+    int i;
+
+    for (i = 0; i < 100; i++) {
+        struct tcp_info info;
+        socklen_t len = sizeof info;
+        if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) == -1)
+            return -1;
+        if (info.tcpi_state == state)
+            return 0;
+        poll(NULL, 0, 10);
+    }
+    errno = ETIMEDOUT;
+    return -1;
+}
+
 static int failed(const char *scene)
 {
     fprintf(stderr, "%s: %s: %s\n", PROG, scene, strerror(errno));
@@ -168,7 +187,8 @@ int main(int argc, char **argv)
     show("FIN-WAIT-1", "the client closed first; its FIN waits behind unread data", local_port(c2));
 
     /* FIN-WAIT-2 and CLOSE-WAIT: the client's FIN arrived; the server has not closed. */
-    if (make_pair(lfd, &addr, &c3, &s3) == -1 || shutdown(c3, SHUT_WR) == -1 || drain_to_eof(s3) == -1)
+    if (make_pair(lfd, &addr, &c3, &s3) == -1 || shutdown(c3, SHUT_WR) == -1 || drain_to_eof(s3) == -1 ||
+        wait_state(c3, TCP_FIN_WAIT2) == -1)
         failed("FIN-WAIT-2");
     show("FIN-WAIT-2 and CLOSE-WAIT", "the client closed first; the server read EOF and has not closed",
          local_port(c3));

@@ -8,7 +8,7 @@
  *     Sec-WebSocket-Accept: base64(SHA-1(KEY + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
  * (RFC 6455, section 4.2.2). This program prints that value for KEY, by default the
  * RFC's own example key "dGhlIHNhbXBsZSBub25jZQ==", whose answer is
- * "s3pPLMBiTxaGeWvAmfmnpNJtFBs=" (RFC 6455, section 1.3).
+ * "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" (RFC 6455, section 1.3).
  *
  * SHA-1 (RFC 3174) and base64 (RFC 4648) are written out below, small rather than fast.
  * SHA-1 is broken for signatures; here it only shows the server read the key.

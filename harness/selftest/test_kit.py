@@ -151,3 +151,29 @@ def test_mutant_is_caught(lab, patch, tmp_path):
     missed = [c for c in catches if not any(f == c or f.startswith(c + "[") for f in failed)]
     assert not missed, (f"mutant '{head['mutant']}' ({patch.name}) was NOT caught by {missed}; "
                         f"the grader said:\n{stdout}")
+
+
+def valgrind_selection(lab: paths.Lab) -> str | None:
+    """The lab's VALGRIND_SELECT: a -k expression of tests fit to run under memcheck (not timing tests)."""
+    if not lab.test_module.exists():
+        return None
+    m = re.search(r'^VALGRIND_SELECT\s*=\s*"([^"]+)"', lab.test_module.read_text(), re.M)
+    return m.group(1) if m else None
+
+
+VALGRIND_LABS = [lab for lab in LABS if valgrind_selection(lab)]
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
+@pytest.mark.parametrize("lab", VALGRIND_LABS, ids=[l.name for l in VALGRIND_LABS])
+def test_solution_is_valgrind_clean(lab, tmp_path):
+    """The reference, built without sanitizers, passes its functional tests under valgrind memcheck."""
+    cmd_select = valgrind_selection(lab)
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "harness.grade", "--lab", lab.id, "--impl", str(lab.solution),
+                        "--out", str(out), "--jobs", "1", "--valgrind", "-k", cmd_select, "--timeout", "240"],
+                       cwd=paths.KIT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=280,
+                       start_new_session=True)
+    assert_nothing_left(out)
+    assert r.returncode == 0, f"lab {lab.id}'s solution is not clean under valgrind:\n{r.stdout.decode()}"

@@ -20,6 +20,8 @@ from harness.procs import open_fds
 
 LAB = "01"
 HOST = "127.0.0.1"
+#: The tests the kit's self-test runs under valgrind memcheck (not the timing-heavy ones).
+VALGRIND_SELECT = "one_message or many_lines or all_byte or bad_clients or fd_count or logs or ipv6 or closes_early"
 
 
 def start_server(spawn, *args, host=HOST):
