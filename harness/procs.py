@@ -52,7 +52,12 @@ class Limits:
     (RLIMIT_FSIZE). nofile: open files (RLIMIT_NOFILE). data: bytes of heap and data
     (RLIMIT_DATA; RLIMIT_AS cannot bound an ASan build, which reserves terabytes of
     virtual space). nproc: processes for the user (RLIMIT_NPROC; ignored for root).
+    address_space: bytes of virtual memory (RLIMIT_AS), for plain builds only.
     None leaves a limit as inherited.
+
+    uid, gid: when set (the grader runs as root), the program drops to this unprivileged
+    user and group, with no supplementary groups and no way back (PR_SET_NO_NEW_PRIVS),
+    after the limits are set. See harness/sandbox.py.
     """
 
     cpu_s: Optional[int] = 60
@@ -61,6 +66,9 @@ class Limits:
     data: Optional[int] = None
     nproc: Optional[int] = None
     core: int = 0
+    address_space: Optional[int] = None
+    uid: Optional[int] = None
+    gid: Optional[int] = None
 
     def apply(self) -> None:
         """Set the limits in the calling process (runs in the child, before exec)."""
@@ -71,6 +79,7 @@ class Limits:
             (resource.RLIMIT_DATA, self.data),
             (resource.RLIMIT_NPROC, self.nproc),
             (resource.RLIMIT_CORE, self.core),
+            (resource.RLIMIT_AS, self.address_space),
         ]
         for which, value in pairs:
             if value is None:
@@ -80,6 +89,25 @@ class Limits:
                 value = min(value, hard)
             # Lower the hard limit too, so the program cannot raise its own soft limit back.
             resource.setrlimit(which, (value, value))
+        if self.gid is not None:
+            os.setgroups([])
+            os.setresgid(self.gid, self.gid, self.gid)
+        if self.uid is not None:
+            _no_new_privs()
+            os.setresuid(self.uid, self.uid, self.uid)
+
+
+try:  # loaded here, not in the forked child: importing after fork() can deadlock
+    import ctypes
+    _LIBC = ctypes.CDLL(None, use_errno=True)
+except (ImportError, OSError):
+    _LIBC = None
+
+
+def _no_new_privs() -> None:
+    """prctl(PR_SET_NO_NEW_PRIVS): a set-user-ID program run later cannot regain privileges."""
+    if _LIBC is not None:
+        _LIBC.prctl(38, 1, 0, 0, 0)
 
 
 class _Capture:
@@ -389,6 +417,12 @@ class Program:
     def describe(self) -> str:
         """The program's command line, state and stderr (the head of a sanitizer report, else the tail)."""
         report = self.sanitizer_report()
+        if report and self.alive():
+            # The sanitizer is still writing its report and exiting: let it finish.
+            try:
+                self.proc.wait(2)
+            except subprocess.TimeoutExpired:
+                pass
         body = f"(its sanitizer report, first lines)\n{report}" if report else self.stderr_tail()
         return f"--- {self.name}: {' '.join(self.argv)} ({self.exit_text()}) ---\n{body}"
 
