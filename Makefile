@@ -59,3 +59,48 @@ grade-all: deps
 clean:
 	@for d in $(LAB_DIRS); do $(MAKE) --no-print-directory -C $$d clean; done
 	rm -rf out
+
+# ---- Documentation (issue 6): a Doxygen site with the concept guide and the error catalog.
+#   make docs              docs/html: the README, the handouts, docs/*.md, the skeletons' API
+#   make docs-instructor   docs/html-instructor: the same, plus the solutions and the bug zoo
+# Doxygen and graphviz come from Debian, installed as for the tests; any warning fails the
+# build. DOCS_OUT=DIR writes DIR/html instead (the self-tests do). `make test` builds both
+# and runs every example of the error catalog (harness/selftest/test_docs.py).
+DOCS_DEPS := bin:doxygen=doxygen bin:dot=graphviz
+DOCS_OUT  ?= docs
+.PHONY: docs docs-instructor docs-deps
+docs-deps:
+	@$(DEPS_BIN)/ensure-deps $(DOCS_DEPS)
+docs: docs-deps
+	@mkdir -p $(DOCS_OUT)
+	( cat docs/Doxyfile; echo "OUTPUT_DIRECTORY = $(DOCS_OUT)" ) | doxygen -
+	@echo "docs: $(DOCS_OUT)/html/index.html"
+docs-instructor: docs-deps
+	@test -d solutions || { echo "docs-instructor: this copy of the kit has no solutions/" >&2; exit 1; }
+	@mkdir -p $(DOCS_OUT) out/docs
+	$(PYTHON) docs/bugzoo.py > out/docs/bugzoo.md.$$$$ && mv out/docs/bugzoo.md.$$$$ out/docs/bugzoo.md
+	( cat docs/Doxyfile.instructor; echo "OUTPUT_DIRECTORY = $(DOCS_OUT)" ) | doxygen -
+	@echo "docs: $(DOCS_OUT)/html-instructor/index.html"
+selftest: docs-deps
+
+# Benchmarks (issue 7): the reference solutions beside iperf3, socat and ncat, written to
+# bench/results.md and its plots. A number never fails the run. `make test` runs the smoke
+# version (harness/selftest/test_bench.py), so it installs the peers too.
+#   make bench [BENCH_FLAGS="--only echo,chat --reps 3"]    make bench-smoke (about 5 s)
+BENCH_DEPS := bin:iperf3=iperf3 bin:socat=socat bin:ncat=ncat py:matplotlib=python3-matplotlib
+BENCH_FLAGS ?=
+.PHONY: bench bench-smoke bench-deps
+bench-deps: deps
+	@$(DEPS_BIN)/ensure-deps $(BENCH_DEPS)
+bench: bench-deps
+	$(PYTHON) bench/bench.py $(BENCH_FLAGS)
+bench-smoke: bench-deps
+	$(PYTHON) bench/bench.py --smoke --out out/bench-smoke
+selftest: bench-deps
+
+# ---- Lab 04: `make plots` draws the handout's two figures from this machine's measurements:
+# docs/img/nagle-latency.png and docs/img/bufsize-throughput.png (see harness/plots.py).
+.PHONY: plots
+plots:
+	@$(DEPS_BIN)/ensure-deps py:matplotlib=python3-matplotlib
+	$(PYTHON) harness/plots.py

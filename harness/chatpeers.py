@@ -57,6 +57,7 @@ class ChatClient:
         self.nick: Optional[str] = None
         self.reading = True
         self.closed = False
+        self.room: Optional["ChatRoom"] = None
 
     def fileno(self) -> int:
         return self.sock.fileno()
@@ -109,9 +110,11 @@ class ChatClient:
 
     # ---- the test closes it ------------------------------------------------------------
     def close(self) -> None:
-        """A normal close (FIN)."""
+        """A normal close (FIN). The room stops watching the socket first: the fd number may be reused."""
         if not self.closed:
             self.closed = True
+            if self.room is not None:
+                self.room._unregister(self)
             self.sock.close()
 
     def reset(self) -> None:
@@ -163,14 +166,17 @@ class ChatRoom:
             raise
         c = ChatClient(s, name or f"client {len(self.clients) + 1}")
         c.reading = read
+        c.room = self
         self.clients.append(c)
         if read:
             self.sel.register(s, selectors.EVENT_READ, c)
         return c
 
     def join(self, name: Optional[str] = None, timeout: float = 5.0, **kwargs) -> ChatClient:
-        """connect(), then wait for the server's first line (the welcome). Fails the test
-        through `on_fail` semantics of the caller: returns the client either way; check .nick."""
+        """connect(), then wait up to `timeout` s (scaled) for the server's first line.
+
+        Returns the client either way: its .nick is set if that line was "* welcome NICK".
+        Raises OSError if connect() itself fails."""
         c = self.connect(name, timeout=timeout, **kwargs)
         self.pump_until(lambda: len(c.lines) >= 1 or c.done, timeout)
         return c
@@ -223,11 +229,8 @@ class ChatRoom:
         """Keep reading for `seconds` (unscaled): a quiet period the test observes."""
         deadline = time.monotonic() + seconds
         while (left := deadline - time.monotonic()) > 0:
-            if self.sel.get_map():
-                self.pump(min(left, 0.25))
-            else:
-                # Nothing to read from: wait on an empty selector, which returns at the deadline.
-                selectors.DefaultSelector().select(left)
+            # An empty selector simply waits out its timeout.
+            self.pump(min(left, 0.25))
 
     # ---- talking -----------------------------------------------------------------------
     def send(self, c: ChatClient, data: bytes, timeout: float = 5.0) -> bool:
@@ -263,6 +266,12 @@ class ChatRoom:
         """Wait until every client holds at least count(client) lines (or is done)."""
         group = list(clients)
         return self.pump_until(lambda: all(len(c.lines) >= count(c) or c.done for c in group), timeout)
+
+    def stop_reading(self, c: ChatClient) -> None:
+        """From now on nobody reads c's socket: its receive buffer fills, then the server's queue."""
+        if c.reading:
+            self._unregister(c)
+            c.reading = False
 
     def wait_eof(self, c: ChatClient, timeout: float = 3.0) -> bool:
         """Wait until the server closes c's connection (EOF or reset); True if it did."""

@@ -12,6 +12,10 @@ It writes into the output folder (default out/grade-LAB-IMPL):
 
 It prints the feedback for each failed test, then a table (test, points, status, seconds)
 and the total. Exit status: 0 only on full marks; 1 otherwise; 2 for bad arguments.
+
+Student code is untrusted: the build and every program run in the sandbox of
+harness/sandbox.py (as root: an unprivileged user of their own, and fresh network, PID and
+mount namespaces; otherwise rlimits only). The first line of output names the mode.
 """
 from __future__ import annotations
 
@@ -25,8 +29,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import paths, results
-from .plugin import build_lab
+from . import paths, results, sandbox
 
 #: Hidden tests: modules named test_labNN*.py in this folder also count.
 HIDDEN_ENV = "SOCKLAB_HIDDEN"
@@ -43,12 +46,13 @@ def hidden_modules(lab: paths.Lab, folder: str | None) -> list[Path]:
 
 
 def pytest_command(lab: paths.Lab, out: Path, modules: list[Path], jobs: int, select: str | None,
-                   collect_only: bool = False) -> list[str]:
+                   collect_only: bool = False, bin_dir: Path | None = None,
+                   extra: list[str] | None = None) -> list[str]:
     """The pytest command line the grader runs (in a child process, in its own process group)."""
     cmd = [sys.executable, "-m", "pytest", "-c", str(paths.KIT / "pytest.ini"), "--rootdir", str(paths.KIT),
            *map(str, modules), "-p", "harness.results", "--results-json", str(out / "results.json"),
-           "--bin-dir", str(out / "build"), "--build-log", str(out / "build.log"),
-           "--evidence", str(out / "evidence"), "-q", "-p", "no:randomly"]
+           "--bin-dir", str(bin_dir or out / "build"), "--build-log", str(out / "build.log"),
+           "--evidence", str(out / "evidence"), "-q", "-p", "no:randomly", *(extra or [])]
     if select:
         cmd += ["-k", select]
     if collect_only:
@@ -59,14 +63,15 @@ def pytest_command(lab: paths.Lab, out: Path, modules: list[Path], jobs: int, se
     return cmd
 
 
-def run_bounded(cmd: list[str], log: Path, timeout: float) -> int | None:
-    """Run `cmd` with output to `log`, in its own process group; kill the group after `timeout` s.
+def run_bounded(cmd: list[str], log: Path | None, timeout: float, env: dict | None = None) -> int | None:
+    """Run `cmd` with output to `log` (None: to our stdout), in its own process group; kill the
+    group after `timeout` s.
 
     Returns the exit status, or None if time ran out.
     """
-    with open(log, "ab") as f:
-        p = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                             cwd=paths.KIT, start_new_session=True)
+    with open(log if log else os.devnull, "ab") as f:
+        p = subprocess.Popen(cmd, stdout=f if log else None, stderr=subprocess.STDOUT if log else None,
+                             stdin=subprocess.DEVNULL, cwd=paths.KIT, start_new_session=True, env=env)
         try:
             return p.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -125,12 +130,69 @@ def grade(args: argparse.Namespace) -> int:
     src = paths.resolve_impl(lab, args.impl)
     tag = {lab.skeleton.resolve(): "labs", lab.solution.resolve(): "solutions"}.get(src.resolve(), "path")
     out = Path(args.out or paths.KIT / "out" / f"grade-{lab.id}-{tag}").resolve()
+    started = time.monotonic()
+    if args.inside_sandbox:
+        # The second half of a namespaces run: the outer grader has set everything up.
+        cfg = sandbox.current()
+        if cfg is None:
+            print("grade: --inside-sandbox without a sandbox configuration", file=sys.stderr)
+            return 2
+        return run_grading(lab, Path(args.source_label or src), out, args, cfg,
+                           hidden_modules(lab, args.hidden), started)
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    started = time.monotonic()
+    # Nothing in the output folder is for the student's programs to read or write.
+    os.chmod(out, 0o700)
     print(f"grading lab {lab.id} ({lab.title}) from {src} ...", flush=True)
+    hidden_dir = args.hidden or os.environ.get(HIDDEN_ENV)
+    hidden = hidden_modules(lab, hidden_dir)
+    box = sandbox.Sandbox(jobs=max(1, args.jobs), enabled=not args.no_sandbox)
+    try:
+        print(box.config.describe(), flush=True)
+        for note in box.prepare(lab, src):
+            print(f"note: {note}")
+        # Instructors' hidden tests: a private copy, which pytest (as root) reads; the original
+        # folder is hidden from the sandbox.
+        copies = []
+        if hidden:
+            (out / "hidden").mkdir(mode=0o700)
+            for m in hidden:
+                shutil.copy2(m, out / "hidden" / m.name)
+                copies.append(out / "hidden" / m.name)
+            if (hidden[0].parent / "conftest.py").is_file():
+                shutil.copy2(hidden[0].parent / "conftest.py", out / "hidden" / "conftest.py")
+        if box.mode != "namespaces":
+            return run_grading(lab, src, out, args, box.config, copies, started)
+        hide = [paths.SOLUTIONS, *([Path(hidden_dir)] if hidden_dir else []), *map(Path, args.hide or [])]
+        writable = [out, *[Path(p).resolve().parent for p in args.results_json or []]]
+        inner = [sys.executable, "-m", "harness.grade", *args.argv, "--impl", str(box.config.src),
+                 "--out", str(out), "--hidden", str(out / "hidden") if copies else "",
+                 "--timeout", f"{max(10.0, args.timeout - (time.monotonic() - started)):.1f}",
+                 "--source-label", str(src), "--inside-sandbox"]
+        rc = run_bounded(box.command(inner, writable, hide), None, args.timeout + 30,
+                         env=sandbox.child_env(box.config))
+        data = results.load(out / "results.json")
+        if rc in (0, 1) and data and data.get("tests"):
+            return rc
+        # The run inside did not finish its report: killed at the time bound, or it failed.
+        why = ("The grading run was stopped after its time bound" if rc is None else
+               f"The grading run failed (exit status {rc})")
+        note = f"{why}; unfinished tests score 0."
+        print(note)
+        data = results.write_stub(out / "results.json", note, data)
+        for p in args.results_json or []:
+            results.write_stub(Path(p), note, data | {"output": ""})
+        if data["tests"]:
+            print_report(lab, src, data, out, time.monotonic() - started, not args.quiet)
+        return 1
+    finally:
+        box.close()
 
-    build = build_lab(lab, src, out / "build", sanitize=not args.valgrind)
+
+def run_grading(lab: paths.Lab, src: Path, out: Path, args: argparse.Namespace, cfg: sandbox.Config,
+                hidden: list[Path], started: float) -> int:
+    """Build, test and report, in the sandbox `cfg` describes; returns the exit status."""
+    build = sandbox.build(cfg, lab, out / "build", sanitize=not args.valgrind)
     if args.valgrind:
         # memcheck needs a plain build and runs programs 10-50 times slower: stretch the deadlines.
         os.environ["SOCKLAB_VALGRIND"] = "1"
@@ -140,20 +202,38 @@ def grade(args: argparse.Namespace) -> int:
     if not build.ok:
         print(f"The build failed:\n{build.log.strip()[-3000:]}\n", flush=True)
 
-    modules = [lab.test_module] + hidden_modules(lab, args.hidden or os.environ.get(HIDDEN_ENV))
+    # The hidden modules' folder, not its files: pytest names a file given outside the kit
+    # "::test_x", and two hidden modules' tests would then share names.
+    modules = [lab.test_module] + sorted({m.parent for m in hidden})
     log = out / "pytest.log"
-    run_bounded(pytest_command(lab, out, modules, 1, args.k, collect_only=True), log, 60)
+    env = sandbox.child_env(cfg)
+    extra = ["--basetemp", str(cfg.basetemp)]
+    for p in args.results_json or []:
+        extra += ["--results-json", str(Path(p).resolve())]
+    if args.jobs > 1:
+        # Under xdist the controller collects nothing: a collect-only pass writes the plan, so
+        # that a killed run still lists every test (without xdist the run itself writes it).
+        run_bounded(pytest_command(lab, out, modules, 1, args.k, collect_only=True, bin_dir=cfg.bin_dir,
+                                   extra=extra), log, 60, env=env)
     budget = max(10.0, args.timeout - (time.monotonic() - started))
-    rc = run_bounded(pytest_command(lab, out, modules, args.jobs, args.k), log, budget)
+    rc = run_bounded(pytest_command(lab, out, modules, args.jobs, args.k, bin_dir=cfg.bin_dir, extra=extra),
+                     log, budget, env=env)
+    if cfg.mode != "namespaces":
+        for stray in sandbox.reap_strays(cfg.root):
+            print(f"note: killed a program left running: {stray}")
     data = results.load(out / "results.json") or {"tests": []}
     if rc is None:
         note = f"The grading run was stopped after {args.timeout:.0f} s; unfinished tests score 0."
         print(note)
-        data["output"] = note + "\n" + data.get("output", "")
-        (out / "results.json").write_text(__import__("json").dumps(data, indent=2))
+        data = results.write_stub(out / "results.json", note, data)
+        for p in args.results_json or []:
+            results.write_stub(Path(p), note, data | {"output": ""})
     if not data["tests"]:
         print(f"grade: no test ran; see {log}", file=sys.stderr)
         print(log.read_text()[-3000:], file=sys.stderr)
+        note = "No test ran: the grader could not collect the tests (see pytest.log)."
+        for p in [out / "results.json", *(args.results_json or [])]:
+            results.write_stub(Path(p), note)
         return 1
     print_report(lab, src, data, out, time.monotonic() - started, not args.quiet)
     score = sum(t["score"] for t in data["tests"])
@@ -173,7 +253,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quiet", "-q", action="store_true", help="the table only, without failure feedback")
     ap.add_argument("--valgrind", action="store_true",
                     help="build without sanitizers and run every program under valgrind memcheck (slow)")
-    return grade(ap.parse_args(argv))
+    ap.add_argument("--pcap", action="store_true",
+                    help="keep each failing test's loopback traffic as a .pcap in OUT/evidence (tcpdump, root)")
+    ap.add_argument("--no-sandbox", action="store_true",
+                    help="run student programs as this user, without namespaces (see harness/sandbox.py)")
+    ap.add_argument("--hide", action="append", metavar="DIR",
+                    help="a folder the student's code must not read (namespaces mode); repeatable")
+    ap.add_argument("--results-json", action="append", metavar="PATH",
+                    help="also keep a copy of results.json here, rewritten as tests finish; repeatable")
+    ap.add_argument("--source-label", help=argparse.SUPPRESS)
+    ap.add_argument("--inside-sandbox", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    args.argv = list(argv if argv is not None else sys.argv[1:])
+    if args.pcap:
+        os.environ["SOCKLAB_PCAP"] = "1"  # the child pytest's --pcap (harness/pcap.py)
+    return grade(args)
 
 
 if __name__ == "__main__":

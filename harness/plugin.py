@@ -25,7 +25,7 @@ from typing import Optional
 
 import pytest
 
-from . import paths
+from . import paths, sandbox
 from .peers import EchoPeer
 from .procs import Program, ProgramError
 from .proxy import FragmentingProxy
@@ -46,9 +46,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="the grader's build log; when it marks a failed build every test fails with it")
     g.addoption("--evidence", default=os.environ.get("SOCKLAB_EVIDENCE"),
                 help="folder where a failing test's program output is kept")
+    g.addoption("--pcap", action="store_true", default=os.environ.get("SOCKLAB_PCAP") == "1",
+                help="record each test's loopback traffic with tcpdump; keep it when the test fails (pcap.py)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    from . import pcap
+    pcap.register(config)
     config.addinivalue_line("markers", "points(n): points the test is worth in the grade")
     config.addinivalue_line(
         "markers", "visibility(v): Gradescope visibility (visible, hidden, after_due_date, after_published)")
@@ -89,21 +93,26 @@ class Build:
         return self.bin_dir / prog
 
 
-def build_lab(lab: paths.Lab, src: Path, out: Path, sanitize: bool = True, timeout: float = 120) -> Build:
+def build_lab(lab: paths.Lab, src: Path, out: Path, sanitize: bool = True, timeout: float = 120,
+              limits=None, makefile: Optional[Path] = None, env: Optional[dict] = None,
+              cwd: Optional[Path] = None) -> Build:
     """Compile the lab's programs from `src` into `out` with the kit's own Makefile.
 
     The kit's Makefile (never the submission's) decides the flags: -Werror, and
     ASan + UBSan unless `sanitize` is False. Returns a Build whose log holds the
     compiler's messages; `ok` is False when make failed or timed out.
+    The grader's sandbox passes `limits` (procs.Limits, with the user to build as), a copy
+    of the kit's `makefile`, a small `env` and a `cwd` (see sandbox.build).
     """
     out.mkdir(parents=True, exist_ok=True)
     if not src.is_dir():
         return Build(lab, src, out, False, f"no such folder: {src}")
-    cmd = ["make", "--no-print-directory", "-s", "-f", str(lab.makefile), f"SRCDIR={src}",
+    cmd = ["make", "--no-print-directory", "-s", "-f", str(makefile or lab.makefile), f"SRCDIR={src}",
            f"OUT={out}", f"SANITIZE={1 if sanitize else 0}", "-B", "all"]
     try:
         r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout,
-                           start_new_session=True)
+                           start_new_session=True, preexec_fn=limits.apply if limits else None,
+                           env=env, cwd=cwd, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
         return Build(lab, src, out, False, f"the build took more than {timeout:.0f} s")
     return Build(lab, src, out, r.returncode == 0, r.stdout.decode("utf-8", "replace"))
@@ -170,6 +179,8 @@ class Spawner:
         path = self.build.path(prog)
         if os.environ.get("SOCKLAB_VALGRIND") == "1":
             kwargs["wrapper"] = VALGRIND + list(kwargs.get("wrapper", ()))
+        # Under the grader: the sandbox's user id, limits, working folder (harness/sandbox.py).
+        kwargs = sandbox.program_defaults(path, kwargs)
         p = Program([str(path), *map(str, args)], **kwargs)
         self.programs.append(p)
         return p
@@ -213,6 +224,8 @@ def spawn(request: pytest.FixtureRequest, lab_build: Build):
         report = p.crash_report()
         if report:
             crashes.append(report)
+    # Whatever escaped its process group (setsid, a double fork) dies here too.
+    sandbox.after_test()
     if crashes and not request.node.stash.get(CALL_FAILED_KEY, False):
         pytest.fail("\n\n".join(crashes), pytrace=False)
 
@@ -248,6 +261,17 @@ def fragmenting_proxy():
 
 
 # ---- reports -----------------------------------------------------------------------------
+#: Bytes of each program's output kept as evidence: a program that floods its output must
+#: not fill the grader's disk (a batch keeps the evidence of every failing test).
+EVIDENCE_CAP = 1 << 20
+
+
+def _capped(data: bytes) -> bytes:
+    if len(data) <= EVIDENCE_CAP:
+        return data
+    return data[:EVIDENCE_CAP] + b"\n[... %d more bytes not kept]\n" % (len(data) - EVIDENCE_CAP)
+
+
 def _evidence_dir(item: pytest.Item) -> Optional[Path]:
     base = item.config.getoption("--evidence")
     if not base:
@@ -277,8 +301,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             where.mkdir(parents=True, exist_ok=True)
             for i, p in enumerate(programs):
                 stem = f"{i}-{p.name}"
-                (where / f"{stem}.stdout").write_bytes(p.stdout)
-                (where / f"{stem}.stderr").write_bytes(p.stderr)
+                (where / f"{stem}.stdout").write_bytes(_capped(p.stdout))
+                (where / f"{stem}.stderr").write_bytes(_capped(p.stderr))
                 (where / f"{stem}.cmd").write_text(" ".join(p.argv) + f"\n{p.exit_text()}\n")
             report.sections.append(("evidence", f"program output kept in {where}"))
 

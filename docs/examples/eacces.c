@@ -22,7 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define PROG "eacces"
+static const char prog[] = "eacces";
 
 /* The first port an unprivileged process may bind, from /proc (1024 if unreadable). */
 static int unprivileged_port_start(void)
@@ -45,24 +45,25 @@ int main(int argc, char **argv)
     int fd, rc;
 
     if (argc > 2 || (argc == 2 && parse_port(argv[1], &port) == -1)) {
-        fprintf(stderr, "usage: %s [PORT]\n", PROG);
+        fprintf(stderr, "usage: %s [PORT]\n", prog);
         return EX_USAGE;
     }
     fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd == -1)
-        return setup_failed(PROG, "socket");
+        return setup_failed(prog, "socket");
     printf("ports below %d need CAP_NET_BIND_SERVICE; this process runs as uid %d\n",
            unprivileged_port_start(), (int)geteuid());
+    fflush(stdout);
     memset(&addr, 0, sizeof addr);
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     addr.sin_port = htons(port);
     /* [catalog] */
     if (bind(fd, (struct sockaddr *)&addr, sizeof addr) == -1)
-        rc = expect_errno(PROG, "bind", &addr, EACCES);
+        rc = expect_errno(prog, "bind", &addr, EACCES);
     /* [catalog] */
     else
-        rc = not_reproduced(PROG, "bind() succeeded: this process may bind privileged ports "
+        rc = not_reproduced(prog, "bind() succeeded: this process may bind privileged ports "
                                   "(root?); run it as an ordinary user");
     close(fd);
     return rc;

@@ -17,7 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define PROG "eaddrinuse"
+static const char prog[] = "eaddrinuse";
 
 static int reusable_socket(void)
 {
@@ -38,20 +38,21 @@ int main(void)
     int first = reusable_socket(), second = reusable_socket(), rc;
 
     if (first == -1 || second == -1)
-        return setup_failed(PROG, "socket");
+        return setup_failed(prog, "socket");
     memset(&addr, 0, sizeof addr);
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (bind(first, (struct sockaddr *)&addr, sizeof addr) == -1 ||
         getsockname(first, (struct sockaddr *)&addr, &len) == -1 || listen(first, 16) == -1)
-        return setup_failed(PROG, "bind and listen (first server)");
+        return setup_failed(prog, "bind and listen (first server)");
     printf("a first server is listening; a second one binds the same port\n");
+    fflush(stdout);
     /* [catalog] */
     if (bind(second, (struct sockaddr *)&addr, sizeof addr) == -1)
-        rc = expect_errno(PROG, "bind", &addr, EADDRINUSE);
+        rc = expect_errno(prog, "bind", &addr, EADDRINUSE);
     /* [catalog] */
     else
-        rc = not_reproduced(PROG, "the second bind() succeeded");
+        rc = not_reproduced(prog, "the second bind() succeeded");
     close(second);
     close(first);
     return rc;

@@ -22,7 +22,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#define PROG "eagain"
+static const char prog[] = "eagain";
 
 int main(int argc, char **argv)
 {
@@ -34,34 +34,34 @@ int main(int argc, char **argv)
     if (argc == 2 && strcmp(argv[1], "-t") == 0)
         use_timeout = 1;
     else if (argc != 1) {
-        fprintf(stderr, "usage: %s [-t]\n", PROG);
+        fprintf(stderr, "usage: %s [-t]\n", prog);
         return EX_USAGE;
     }
     lfd = listen_loopback(16, &addr);
     if (lfd == -1)
-        return setup_failed(PROG, "listen");
+        return setup_failed(prog, "listen");
     client = connect_to(&addr);
     if (client == -1)
-        return setup_failed(PROG, "connect");
+        return setup_failed(prog, "connect");
     server = accept(lfd, NULL, NULL);
     if (server == -1)
-        return setup_failed(PROG, "accept");
+        return setup_failed(prog, "accept");
     /* [catalog] */
     if (use_timeout) {
         printf("recv() on a blocking socket with a 200 ms SO_RCVTIMEO; the server sends nothing\n");
         if (setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == -1)
-            return setup_failed(PROG, "setsockopt SO_RCVTIMEO");
+            return setup_failed(prog, "setsockopt SO_RCVTIMEO");
     } else {
         printf("recv() on a non-blocking socket; the server sends nothing\n");
         if (fcntl(client, F_SETFL, fcntl(client, F_GETFL) | O_NONBLOCK) == -1)
-            return setup_failed(PROG, "fcntl O_NONBLOCK");
+            return setup_failed(prog, "fcntl O_NONBLOCK");
     }
     fflush(stdout);
     if (recv(client, buf, sizeof buf, 0) == -1)
-        rc = expect_errno(PROG, "recv", &addr, EAGAIN);
+        rc = expect_errno(prog, "recv", &addr, EAGAIN);
     /* [catalog] */
     else
-        rc = not_reproduced(PROG, "recv() returned");
+        rc = not_reproduced(prog, "recv() returned");
     close(server);
     close(client);
     close(lfd);

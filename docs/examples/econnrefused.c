@@ -14,7 +14,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#define PROG "econnrefused"
+static const char prog[] = "econnrefused";
 
 int main(void)
 {
@@ -23,15 +23,16 @@ int main(void)
     int reserved = bind_loopback(&addr);
 
     if (reserved == -1)
-        return setup_failed(PROG, "bind");
+        return setup_failed(prog, "bind");
     printf("bound a socket to a port without listen(): nothing accepts there\n");
-    /* [catalog] */
+    fflush(stdout);
+   /* [catalog] */
     fd = connect_to(&addr);
     if (fd == -1)
-        rc = expect_errno(PROG, "connect", &addr, ECONNREFUSED);
+        rc = expect_errno(prog, "connect", &addr, ECONNREFUSED);
     /* [catalog] */
     else {
-        rc = not_reproduced(PROG, "connect() succeeded");
+        rc = not_reproduced(prog, "connect() succeeded");
         close(fd);
     }
     close(reserved);

@@ -19,7 +19,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#define PROG "econnreset"
+static const char prog[] = "econnreset";
 
 int main(void)
 {
@@ -31,30 +31,30 @@ int main(void)
 
     lfd = listen_loopback(16, &addr);
     if (lfd == -1)
-        return setup_failed(PROG, "listen");
+        return setup_failed(prog, "listen");
     client = connect_to(&addr);
     if (client == -1)
-        return setup_failed(PROG, "connect");
+        return setup_failed(prog, "connect");
     server = accept(lfd, NULL, NULL);
     if (server == -1)
-        return setup_failed(PROG, "accept");
+        return setup_failed(prog, "accept");
     if (send(client, "GET / HTTP/1.0\r\n\r\n", 18, MSG_NOSIGNAL) == -1)
-        return setup_failed(PROG, "send");
+        return setup_failed(prog, "send");
     /* Wait (at most 2 s) until the request has arrived, so it is surely unread at close(). */
     pfd.fd = server;
     pfd.events = POLLIN;
     if (poll(&pfd, 1, 2000) != 1)
-        return not_reproduced(PROG, "the request never reached the server");
+        return not_reproduced(prog, "the request never reached the server");
     printf("the server closes the connection without reading the request\n");
     fflush(stdout);
     /* [catalog] */
     close(server);
     n = recv(client, buf, sizeof buf, 0);
     if (n == -1)
-        rc = expect_errno(PROG, "recv", &addr, ECONNRESET);
+        rc = expect_errno(prog, "recv", &addr, ECONNRESET);
     /* [catalog] */
     else
-        rc = not_reproduced(PROG, n == 0 ? "recv() returned 0 (an orderly EOF)" : "recv() returned data");
+        rc = not_reproduced(prog, n == 0 ? "recv() returned 0 (an orderly EOF)" : "recv() returned data");
     close(client);
     close(lfd);
     return rc;

@@ -26,7 +26,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#define PROG "ehostunreach"
+static const char prog[] = "ehostunreach";
 
 static void set_ipv4(struct sockaddr *sa, const char *text)
 {
@@ -62,20 +62,21 @@ int main(void)
     int fd, rc;
 
     /* Never aim at a non-loopback address outside a namespace of our own. */
-    if (private_network(PROG) == -1)
+    if (private_network(prog) == -1)
         return EX_NOT_REPRODUCED;
     if (add_unreachable_route("192.0.2.0") == -1)
-        return setup_failed(PROG, "ioctl SIOCADDRT unreachable 192.0.2.0/24");
+        return setup_failed(prog, "ioctl SIOCADDRT unreachable 192.0.2.0/24");
     printf("in a new network namespace: route 192.0.2.0/24 is 'unreachable'\n");
+    fflush(stdout);
     set_ipv4((struct sockaddr *)&addr, "192.0.2.1");
     addr.sin_port = htons(9);
     /* [catalog] */
     fd = connect_to(&addr);
     if (fd == -1)
-        rc = expect_errno(PROG, "connect", &addr, EHOSTUNREACH);
+        rc = expect_errno(prog, "connect", &addr, EHOSTUNREACH);
     /* [catalog] */
     else {
-        rc = not_reproduced(PROG, "connect() succeeded");
+        rc = not_reproduced(prog, "connect() succeeded");
         close(fd);
     }
     return rc;

@@ -21,7 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define PROG "eintr"
+static const char prog[] = "eintr";
 
 static volatile sig_atomic_t alarms;
 
@@ -40,28 +40,28 @@ int main(void)
 
     lfd = listen_loopback(16, &addr);
     if (lfd == -1)
-        return setup_failed(PROG, "listen");
+        return setup_failed(prog, "listen");
     client = connect_to(&addr);
     if (client == -1)
-        return setup_failed(PROG, "connect");
+        return setup_failed(prog, "connect");
     server = accept(lfd, NULL, NULL);
     if (server == -1)
-        return setup_failed(PROG, "accept");
+        return setup_failed(prog, "accept");
     /* [catalog] */
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_alarm;
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = 0;                      /* no SA_RESTART */
     if (sigaction(SIGALRM, &sa, NULL) == -1)
-        return setup_failed(PROG, "sigaction");
+        return setup_failed(prog, "sigaction");
     printf("recv() blocks; SIGALRM arrives in 1 s\n");
     fflush(stdout);
     alarm(1);
     if (recv(client, buf, sizeof buf, 0) == -1)
-        rc = expect_errno(PROG, "recv", &addr, EINTR);
+        rc = expect_errno(prog, "recv", &addr, EINTR);
     /* [catalog] */
     else
-        rc = not_reproduced(PROG, "recv() returned");
+        rc = not_reproduced(prog, "recv() returned");
     close(server);
     close(client);
     close(lfd);

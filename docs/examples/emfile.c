@@ -23,7 +23,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#define PROG "emfile"
+static const char prog[] = "emfile";
 
 /* The lowest file descriptor number that is free (the one the next open would get). */
 static int lowest_free_fd(void)
@@ -44,25 +44,25 @@ int main(void)
 
     lfd = listen_loopback(16, &addr);
     if (lfd == -1)
-        return setup_failed(PROG, "listen");
+        return setup_failed(prog, "listen");
     client = connect_to(&addr);
     if (client == -1)
-        return setup_failed(PROG, "connect");
+        return setup_failed(prog, "connect");
     /* [catalog] */
     if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
-        return setup_failed(PROG, "getrlimit RLIMIT_NOFILE");
+        return setup_failed(prog, "getrlimit RLIMIT_NOFILE");
     rl.rlim_cur = (rlim_t)lowest_free_fd();
     if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
-        return setup_failed(PROG, "setrlimit RLIMIT_NOFILE");
+        return setup_failed(prog, "setrlimit RLIMIT_NOFILE");
     printf("RLIMIT_NOFILE is now %ld: descriptors 0 to %ld are all in use\n",
            (long)rl.rlim_cur, (long)rl.rlim_cur - 1);
     fflush(stdout);
     fd = accept(lfd, NULL, NULL);
     if (fd == -1)
-        rc = expect_errno(PROG, "accept", &addr, EMFILE);
+        rc = expect_errno(prog, "accept", &addr, EMFILE);
     /* [catalog] */
     else {
-        rc = not_reproduced(PROG, "accept() succeeded");
+        rc = not_reproduced(prog, "accept() succeeded");
         close(fd);
     }
     /* The client is still in the queue: poll() says "readable" again at once. */

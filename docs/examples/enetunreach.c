@@ -22,7 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define PROG "enetunreach"
+static const char prog[] = "enetunreach";
 
 int main(void)
 {
@@ -30,9 +30,10 @@ int main(void)
     int fd, rc;
 
     /* Never aim at a non-loopback address outside a namespace of our own. */
-    if (private_network(PROG) == -1)
+    if (private_network(prog) == -1)
         return EX_NOT_REPRODUCED;
     printf("in a new network namespace: only lo, and no default route\n");
+    fflush(stdout);
     memset(&addr, 0, sizeof addr);
     addr.sin_family = AF_INET;
     addr.sin_port = htons(9);
@@ -40,10 +41,10 @@ int main(void)
     /* [catalog] */
     fd = connect_to(&addr);
     if (fd == -1)
-        rc = expect_errno(PROG, "connect", &addr, ENETUNREACH);
+        rc = expect_errno(prog, "connect", &addr, ENETUNREACH);
     /* [catalog] */
     else {
-        rc = not_reproduced(PROG, "connect() succeeded");
+        rc = not_reproduced(prog, "connect() succeeded");
         close(fd);
     }
     return rc;

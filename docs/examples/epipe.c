@@ -22,7 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define PROG "epipe"
+static const char prog[] = "epipe";
 
 int main(int argc, char **argv)
 {
@@ -34,34 +34,34 @@ int main(int argc, char **argv)
     if (argc == 2 && strcmp(argv[1], "-s") == 0)
         flags = 0;
     else if (argc != 1) {
-        fprintf(stderr, "usage: %s [-s]\n", PROG);
+        fprintf(stderr, "usage: %s [-s]\n", prog);
         return EX_USAGE;
     }
     lfd = listen_loopback(16, &addr);
     if (lfd == -1)
-        return setup_failed(PROG, "listen");
+        return setup_failed(prog, "listen");
     client = connect_to(&addr);
     if (client == -1)
-        return setup_failed(PROG, "connect");
+        return setup_failed(prog, "connect");
     server = accept(lfd, NULL, NULL);
     if (server == -1)
-        return setup_failed(PROG, "accept");
+        return setup_failed(prog, "accept");
     close(server);
     if (recv(client, buf, sizeof buf, 0) != 0)
-        return not_reproduced(PROG, "recv() did not see the server's EOF");
+        return not_reproduced(prog, "recv() did not see the server's EOF");
     printf("the server has closed; the client sends anyway\n");
     fflush(stdout);
     /* [catalog] */
     if (send(client, "late", 4, flags) == -1)           /* accepted into the buffer */
-        return expect_errno(PROG, "send", &addr, EPIPE);
+        return expect_errno(prog, "send", &addr, EPIPE);
     pfd.fd = client;
     pfd.events = 0;                                   /* only POLLERR/POLLHUP: the RST */
     (void)poll(&pfd, 1, 2000);
     if (send(client, "later", 5, flags) == -1)
-        rc = expect_errno(PROG, "send", &addr, EPIPE);
+        rc = expect_errno(prog, "send", &addr, EPIPE);
     /* [catalog] */
     else
-        rc = not_reproduced(PROG, "the second send() succeeded");
+        rc = not_reproduced(prog, "the second send() succeeded");
     close(client);
     close(lfd);
     return rc;

@@ -22,7 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PROG "etimedout"
+static const char prog[] = "etimedout";
 #define USER_TIMEOUT_MS 500
 
 static double now_s(void)
@@ -42,29 +42,29 @@ int main(void)
 
     lfd = listen_loopback(0, &addr);
     if (lfd == -1)
-        return setup_failed(PROG, "listen");
+        return setup_failed(prog, "listen");
     first = connect_to(&addr);
     if (first == -1)
-        return setup_failed(PROG, "connect (first client)");
+        return setup_failed(prog, "connect (first client)");
     printf("the listener's queue is full (backlog 0, one connection not accepted)\n");
     fflush(stdout);
 
     /* [catalog] */
     fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd == -1)
-        return setup_failed(PROG, "socket");
+        return setup_failed(prog, "socket");
     /* Give up when data (here: the SYN) has gone unacknowledged for this long. */
     if (setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &timeout_ms, sizeof timeout_ms) == -1)
-        return setup_failed(PROG, "setsockopt TCP_USER_TIMEOUT");
+        return setup_failed(prog, "setsockopt TCP_USER_TIMEOUT");
     t0 = now_s();
     if (connect(fd, (struct sockaddr *)&addr, sizeof addr) == -1) {
         printf("connect() failed after %.1f s\n", now_s() - t0);
         fflush(stdout);
-        rc = expect_errno(PROG, "connect", &addr, ETIMEDOUT);
+        rc = expect_errno(prog, "connect", &addr, ETIMEDOUT);
     }
     /* [catalog] */
     else
-        rc = not_reproduced(PROG, "connect() succeeded: the SYN was not dropped");
+        rc = not_reproduced(prog, "connect() succeeded: the SYN was not dropped");
     close(fd);
     close(first);
     close(lfd);

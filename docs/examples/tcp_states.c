@@ -38,7 +38,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define PROG "tcp_states"
+static const char prog[] = "tcp_states";
 #define SMALL_BUF 4096
 
 /* Run ss for the connections on either side of port (and, if listening, the listener). */
@@ -138,7 +138,7 @@ static int wait_state(int fd, int state)
 
 static int failed(const char *scene)
 {
-    fprintf(stderr, "%s: %s: %s\n", PROG, scene, strerror(errno));
+    fprintf(stderr, "%s: %s: %s\n", prog, scene, strerror(errno));
     exit(1);
 }
 
@@ -149,7 +149,7 @@ int main(int argc, char **argv)
     int defer_s = 10, wait = argc == 2 && strcmp(argv[1], "-w") == 0;
 
     if (argc > 2 || (argc == 2 && !wait)) {
-        fprintf(stderr, "usage: %s [-w]\n", PROG);
+        fprintf(stderr, "usage: %s [-w]\n", prog);
         return 2;
     }
     /* Accepted sockets inherit the listener's buffer sizes. */

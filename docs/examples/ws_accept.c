@@ -19,7 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define PROG "ws_accept"
+static const char prog[] = "ws_accept";
 #define RFC_SAMPLE_KEY "dGhlIHNhbXBsZSBub25jZQ=="
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 #define KEY_LEN 24
@@ -140,7 +140,7 @@ int main(int argc, char **argv)
     char accept[29];
 
     if (argc > 2 || !valid_key(key)) {
-        fprintf(stderr, "usage: %s [KEY]  (KEY: 16 bytes in base64, 24 characters)\n", PROG);
+        fprintf(stderr, "usage: %s [KEY]  (KEY: 16 bytes in base64, 24 characters)\n", prog);
         return 2;
     }
     /* [catalog] */

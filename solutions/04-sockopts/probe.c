@@ -1,0 +1,406 @@
+/* probe.c: Lab 04's plumbing (see probe.h). */
+#include "probe.h"
+#include "jsonl.h"
+#include "sockutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PROG "sockopt_lab"
+#define BACKLOG 16
+
+volatile sig_atomic_t stop_requested;
+
+int report_error(const char *call, const char *addr)
+{
+    int saved = errno;
+
+    if (!(saved == EINTR && stop_requested)) {
+        if (addr != NULL)
+            fprintf(stderr, "%s: %s %s: %s\n", PROG, call, addr, strerror(saved));
+        else
+            fprintf(stderr, "%s: %s: %s\n", PROG, call, strerror(saved));
+    }
+    errno = saved;
+    return -1;
+}
+
+long long now_ns(void)
+{
+    struct timespec ts;
+
+    /* CLOCK_MONOTONIC never jumps when the wall clock is set: right for intervals. */
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+const char *errno_name(int err)
+{
+    static const struct { int err; const char *name; } names[] = {
+        {0, "OK"}, {EADDRINUSE, "EADDRINUSE"}, {EADDRNOTAVAIL, "EADDRNOTAVAIL"},
+        {ECONNRESET, "ECONNRESET"}, {ECONNREFUSED, "ECONNREFUSED"}, {EPIPE, "EPIPE"},
+        {EAGAIN, "EAGAIN"}, {EINPROGRESS, "EINPROGRESS"}, {EINTR, "EINTR"},
+        {EINVAL, "EINVAL"}, {ENOPROTOOPT, "ENOPROTOOPT"}, {EACCES, "EACCES"},
+        {EPERM, "EPERM"}, {EBADF, "EBADF"}, {ENOTSOCK, "ENOTSOCK"}, {ENOTCONN, "ENOTCONN"},
+        {ETIMEDOUT, "ETIMEDOUT"}, {EDOM, "EDOM"}, {ENOBUFS, "ENOBUFS"}, {ENOMEM, "ENOMEM"},
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (names[i].err == err)
+            return names[i].name;
+    return "E?";
+}
+
+int set_int_opt(int fd, int level, int name, int value, const char *what, const char *addr)
+{
+    char call[64];
+
+    if (setsockopt(fd, level, name, &value, sizeof value) == 0)
+        return 0;
+    snprintf(call, sizeof call, "setsockopt %s", what);
+    return report_error(call, addr);
+}
+
+int get_int_opt(int fd, int level, int name, int *value, const char *what, const char *addr)
+{
+    char call[64];
+    /* optlen is in and out: the size of our int going in, the size written coming back. */
+    socklen_t len = sizeof *value;
+
+    if (getsockopt(fd, level, name, value, &len) == 0)
+        return 0;
+    snprintf(call, sizeof call, "getsockopt %s", what);
+    return report_error(call, addr);
+}
+
+int set_early_opts(int fd, const struct early_opts *e, const char *addr)
+{
+    if (e == NULL)
+        return 0;
+    if (e->reuseaddr && set_int_opt(fd, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR", addr) == -1)
+        return -1;
+    if (e->sndbuf > 0 && set_int_opt(fd, SOL_SOCKET, SO_SNDBUF, e->sndbuf, "SO_SNDBUF", addr) == -1)
+        return -1;
+    if (e->rcvbuf > 0 && set_int_opt(fd, SOL_SOCKET, SO_RCVBUF, e->rcvbuf, "SO_RCVBUF", addr) == -1)
+        return -1;
+    return 0;
+}
+
+/* close() that keeps the errno of the call that failed before it. */
+static void close_keep_errno(int fd)
+{
+    int saved = errno;
+
+    close(fd);
+    errno = saved;
+}
+
+/* One address of the listen loop: socket, early options, bind, listen. -1 keeps errno. */
+static int listen_on(const struct addrinfo *ai, const struct early_opts *e,
+                     const char **failed, char *addr)
+{
+    /* Close-on-exec: the shell that popen() starts for ss must not inherit our sockets. */
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+
+    sockaddr_str(ai->ai_addr, addr, SOCKADDR_STRLEN);
+    if (fd == -1) {
+        *failed = "socket";
+        return -1;
+    }
+    if (set_early_opts(fd, e, addr) == -1)
+        *failed = "setsockopt";
+    else if (bind(fd, ai->ai_addr, ai->ai_addrlen) == -1)
+        *failed = "bind";
+    else if (listen(fd, BACKLOG) == -1)
+        *failed = "listen";
+    else
+        return fd;
+    close_keep_errno(fd);
+    return -1;
+}
+
+int tcp_listener(const char *host, const struct early_opts *e, struct sockaddr_storage *sa,
+                 socklen_t *salen, char *addr)
+{
+    struct addrinfo hints, *res, *ai;
+    const char *failed = "socket";
+    int fd = -1, rc;
+
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    rc = getaddrinfo(host, "0", &hints, &res);
+    if (rc != 0) {
+        fprintf(stderr, "%s: getaddrinfo %s:0: %s\n", PROG, host, gai_strerror(rc));
+        return -1;
+    }
+    for (ai = res; ai != NULL; ai = ai->ai_next) {
+        fd = listen_on(ai, e, &failed, addr);
+        if (fd != -1)
+            break;
+    }
+    freeaddrinfo(res);
+    if (fd == -1) {
+        /* set_early_opts() already said which option failed. */
+        if (strcmp(failed, "setsockopt") != 0)
+            report_error(failed, addr);
+        return -1;
+    }
+    /* Port 0 asked for an ephemeral port: getsockname() says which one we got. */
+    *salen = sizeof *sa;
+    if (getsockname(fd, (struct sockaddr *)sa, salen) == -1) {
+        report_error("getsockname", addr);
+        close(fd);
+        return -1;
+    }
+    sockaddr_str((struct sockaddr *)sa, addr, SOCKADDR_STRLEN);
+    return fd;
+}
+
+int tcp_connect_to(const struct sockaddr_storage *sa, socklen_t salen,
+                   const struct early_opts *e, char *addr)
+{
+    char peer[SOCKADDR_STRLEN];
+    int fd = socket(sa->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    sockaddr_str((const struct sockaddr *)sa, peer, sizeof peer);
+    if (fd == -1)
+        return report_error("socket", peer);
+    /* Buffers must be sized before connect(): the SYN announces the window scale. */
+    if (set_early_opts(fd, e, peer) == -1)
+        goto error;
+    if (connect(fd, (const struct sockaddr *)sa, salen) == -1) {
+        report_error("connect", peer);
+        goto error;
+    }
+    if (sockname_str(fd, addr, SOCKADDR_STRLEN) == NULL) {
+        report_error("getsockname", peer);
+        goto error;
+    }
+    return fd;
+error:
+    close(fd);
+    return -1;
+}
+
+int accept_one(int lfd, const char *addr)
+{
+    for (;;) {
+        int fd = accept(lfd, NULL, NULL);
+        if (fd != -1) {
+            if (fcntl(fd, F_SETFD, FD_CLOEXEC) == -1) {
+                report_error("fcntl FD_CLOEXEC", addr);
+                close(fd);
+                return -1;
+            }
+            return fd;
+        }
+        /* A signal interrupted the wait: go on waiting unless it asked us to stop. */
+        if (errno == EINTR && !stop_requested)
+            continue;
+        return report_error("accept", addr);
+    }
+}
+
+int pair_open(const char *host, const struct early_opts *e, struct pair *p)
+{
+    p->cfd = p->sfd = -1;
+    p->lfd = tcp_listener(host, e, &p->listen_sa, &p->listen_salen, p->listen_addr);
+    if (p->lfd == -1)
+        return -1;
+    p->cfd = tcp_connect_to(&p->listen_sa, p->listen_salen, e, p->client_addr);
+    if (p->cfd == -1)
+        goto error;
+    /* The handshake finished inside connect(): accept() returns at once. */
+    p->sfd = accept_one(p->lfd, p->listen_addr);
+    if (p->sfd == -1)
+        goto error;
+    return 0;
+error:
+    pair_close(p);
+    return -1;
+}
+
+static void close_fd(int *fd)
+{
+    if (*fd != -1) {
+        close(*fd);
+        *fd = -1;
+    }
+}
+
+void pair_close(struct pair *p)
+{
+    close_fd(&p->cfd);
+    close_fd(&p->sfd);
+    close_fd(&p->lfd);
+}
+
+int send_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+
+    while (len > 0) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n == -1) {
+            if (errno == EINTR && !stop_requested)
+                continue;
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int recv_exact(int fd, void *buf, size_t len)
+{
+    char *p = buf;
+
+    while (len > 0) {
+        ssize_t n = recv(fd, p, len, 0);
+        if (n == 0)
+            return 0;
+        if (n == -1) {
+            if (errno == EINTR && !stop_requested)
+                continue;
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 1;
+}
+
+int tcp_state(int fd)
+{
+    struct tcp_info ti;
+    socklen_t len = sizeof ti;
+
+    /* Linux only; the kernel copies as much of its struct as len allows. */
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == -1)
+        return -1;
+    return ti.tcpi_state;
+}
+
+const char *tcp_state_name(int state)
+{
+    /* The TCP_* states start at 1 (TCP_ESTABLISHED): index by name, not by position. */
+    static const char *const names[] = {
+        [TCP_ESTABLISHED] = "ESTABLISHED", [TCP_SYN_SENT] = "SYN_SENT",
+        [TCP_SYN_RECV] = "SYN_RECV",       [TCP_FIN_WAIT1] = "FIN_WAIT1",
+        [TCP_FIN_WAIT2] = "FIN_WAIT2",     [TCP_TIME_WAIT] = "TIME_WAIT",
+        [TCP_CLOSE] = "CLOSE",             [TCP_CLOSE_WAIT] = "CLOSE_WAIT",
+        [TCP_LAST_ACK] = "LAST_ACK",       [TCP_LISTEN] = "LISTEN",
+        [TCP_CLOSING] = "CLOSING",
+    };
+
+    if (state < 0 || (size_t)state >= sizeof names / sizeof names[0] || names[state] == NULL)
+        return "UNKNOWN";
+    return names[state];
+}
+
+int wait_tcp_state(int fd, int want, int timeout_ms)
+{
+    const struct timespec nap = {0, 1000000};
+    long long deadline = now_ns() + (long long)timeout_ms * 1000000LL;
+    int state;
+
+    /* No event announces a state change, so poll TCP_INFO; on loopback it takes microseconds. */
+    while ((state = tcp_state(fd)) != want && state != -1 && now_ns() < deadline && !stop_requested)
+        nanosleep(&nap, NULL);
+    return state;
+}
+
+/* The port of "ADDR:PORT" or "[ADDR]:PORT": the text after the last colon. */
+static const char *port_of(const char *addr)
+{
+    const char *colon = strrchr(addr, ':');
+    return colon ? colon + 1 : addr;
+}
+
+/* Does an ss peer column match? A listener's peer is "0.0.0.0:*" or "[::]:*". */
+static int peer_matches(const char *column, const char *remote)
+{
+    if (remote == NULL)
+        return strcmp(port_of(column), "*") == 0;
+    return strcmp(column, remote) == 0;
+}
+
+const char *ss_state(const char *local, const char *remote, char *buf, size_t len)
+{
+    char cmd[128], line[512], state[32], laddr[96], raddr[96];
+    const char *found = NULL;
+    FILE *ss;
+    int status;
+
+    /* The filter keeps the output short on a busy machine: only our local port. */
+    snprintf(cmd, sizeof cmd, "ss -tanH state all '( sport = :%s )' 2>/dev/null", port_of(local));
+    ss = popen(cmd, "r");
+    if (ss == NULL)
+        return NULL;
+    while (fgets(line, sizeof line, ss) != NULL) {
+        if (found == NULL && sscanf(line, "%31s %*s %*s %95s %95s", state, laddr, raddr) == 3 &&
+            strcmp(laddr, local) == 0 && peer_matches(raddr, remote)) {
+            snprintf(buf, len, "%s", state);
+            found = buf;
+        }
+    }
+    status = pclose(ss);
+    if (status != 0 && found == NULL) {
+        static int warned;
+        if (!warned++)
+            fprintf(stderr, "%s: could not run ss (iproute2); its column stays null\n", PROG);
+    }
+    return found;
+}
+
+int pause_point(int enabled, const char *experiment, int step)
+{
+    static int stdin_closed;
+    struct jline j;
+    char c;
+
+    if (!enabled || stdin_closed)
+        return 0;
+    jl_begin(&j, experiment, "pause");
+    jl_int(&j, "step", step);
+    if (jl_emit(&j) == -1)
+        return report_error("write stdout", NULL);
+    fprintf(stderr, "%s: %s: paused after step %d; press Enter to go on\n", PROG, experiment, step);
+    for (;;) {
+        ssize_t n = read(STDIN_FILENO, &c, 1);
+        if (n == 1 && c == '\n')
+            return 0;
+        if (n == 0) {
+            /* EOF: nobody will press Enter, so run on without pausing again. */
+            stdin_closed = 1;
+            return 0;
+        }
+        if (n == -1 && !(errno == EINTR && !stop_requested))
+            return report_error("read stdin", NULL);
+    }
+}
+
+long read_sysctl(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    long value = -1;
+
+    if (f == NULL)
+        return -1;
+    if (fscanf(f, "%ld", &value) != 1)
+        value = -1;
+    fclose(f);
+    return value;
+}
