@@ -461,10 +461,10 @@ def bench_echo(rep: Report, sz: Sizes, tools: dict, work: Path) -> None:
                      lat99[name].fmt(digits=1) if name in lat99 else "—",
                      fmt_ratio(ratio(thr[ours], thr[name])) if name != ours else "1"])
     for t in peers_missing:
-        rows.append([t, f"not installed (`make bench` installs it)", "", "", ""])
+        rows.append([t, "not installed (`make bench` installs it)", "", "", ""])
     r_socat = ratio(thr[ours], thr.get("socat -b 65536", Stat()))
     r_iperf = ratio(thr[ours], thr.get("iperf3", Stat()))
-    rep.head("Echo throughput, 256 MiB echoed" if not rep.smoke else "Echo throughput",
+    rep.head(f"Echo throughput, {sz.stream_bytes // MiB} MiB echoed",
              thr[ours].fmt(1 / GiB, unit=" GiB/s"),
              "socat -b 65536: " + thr.get("socat -b 65536", Stat(note="n/a")).fmt(1 / GiB, unit=" GiB/s"),
              r_socat, "≥ 1.5", None if r_socat != r_socat else r_socat >= 1.5)
@@ -520,28 +520,31 @@ def bench_udp(rep: Report, sz: Sizes, tools: dict, work: Path) -> None:
     client = str(bindir / "udp_client")
     rate = {"udp_server (ours)": Stat(), "socat UDP echo": Stat()}
     floor = Stat()
-    servers: dict[str, Server] = {}
-    try:
-        servers["udp_server (ours)"] = start_ours("udp_server", bindir / "udp_server", [], work)
-        if shutil.which("socat"):
-            servers["socat UDP echo"] = start_peer("socat-udp", lambda p: [
-                "socat", "-d", "-d", f"UDP-LISTEN:{p},bind={HOST}", "PIPE"], work,
-                r"listening on \S+ \S+ \S+:(\d+)", kind=socket.SOCK_DGRAM)
-        else:
-            rate["socat UDP echo"].note = "socat not installed"
+    have_socat = shutil.which("socat") is not None
+    if not have_socat:
+        rate["socat UDP echo"].note = "socat not installed"
+
+    def socat_udp() -> Server:
+        # UDP-LISTEN answers the first client only (it connects its socket to it): one per run.
+        return start_peer("socat-udp", lambda p: ["socat", "-d", "-d", f"UDP-LISTEN:{p},bind={HOST}", "PIPE"],
+                          work, r"listening on \S+ \S+ \S+:(\d+)", kind=socket.SOCK_DGRAM)
+
+    def requests_per_s(name: str, port: int) -> None:
+        r = run([client, "-c", str(sz.udp_requests), HOST, str(port)], timeout=120)
+        summary = re.search(r"(\d+) requests, (\d+) replied", r.out)
+        if r.rc != 0 or not summary or summary.group(1) != summary.group(2):
+            raise BenchError(f"udp_client to {name}: exit {r.rc}: {r.out[-300:]} {r.err[-300:]}")
+        rate[name].add(sz.udp_requests / r.seconds)
+
+    with start_ours("udp_server", bindir / "udp_server", [], work) as ours_srv:
         for _ in range(sz.reps):
-            for name, srv in servers.items():
-                r = run([client, "-c", str(sz.udp_requests), HOST, str(srv.port)], timeout=120)
-                summary = re.search(r"(\d+) requests, (\d+) replied", r.out)
-                if r.rc != 0 or not summary or summary.group(1) != summary.group(2):
-                    raise BenchError(f"udp_client to {name}: exit {r.rc}: {r.out[-300:]} {r.err[-300:]}")
-                rate[name].add(sz.udp_requests / r.seconds)
-            kv = tool(run([str(tools["echo_ping"]), "-u", HOST, str(servers["udp_server (ours)"].port),
-                           str(sz.pings)], timeout=60), "echo_ping -u to udp_server")
+            requests_per_s("udp_server (ours)", ours_srv.port)
+            if have_socat:
+                with socat_udp() as peer:
+                    requests_per_s("socat UDP echo", peer.port)
+            kv = tool(run([str(tools["echo_ping"]), "-u", HOST, str(ours_srv.port), str(sz.pings)], timeout=60),
+                      "echo_ping -u to udp_server")
             floor.add(1e6 / float(kv["mean_us"]))
-    finally:
-        for srv in servers.values():
-            srv.stop()
 
     loss_rows, loss_data = [], {}
     for p in (0.1, 0.3):

@@ -347,9 +347,22 @@ class Program:
             rc = self.proc.wait(timeout * time_scale())
         except subprocess.TimeoutExpired:
             return None
-        self._out.join(2)
-        self._err.join(2)
+        # Children still in the group may have output to flush; a process that left the group
+        # (setsid, a double fork) and holds the pipes open is not worth waiting for.
+        drain = 2.0 if self._group_alive() else 0.5
+        self._out.join(drain)
+        self._err.join(drain)
         return rc
+
+    def _group_alive(self) -> bool:
+        """True while any process is left in the program's process group."""
+        try:
+            os.killpg(self.pgid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
 
     def send_signal(self, sig: int) -> None:
         """Send `sig` to the program's whole process group."""
@@ -363,7 +376,9 @@ class Program:
         """Signal the group, wait `grace` s, then SIGKILL the group; always reaps. Returns the exit code."""
         if self.alive():
             self.send_signal(sig)
-            if self.wait(grace) is None:
+            try:
+                self.proc.wait(grace * time_scale())
+            except subprocess.TimeoutExpired:
                 self.send_signal(signal.SIGKILL)
         # The leader may be gone while others in its group live on: kill the group regardless.
         try:
@@ -372,8 +387,10 @@ class Program:
             pass
         rc = self.proc.wait()
         self.close_stdin()
-        self._out.join(2)
-        self._err.join(2)
+        # Every writer in the group is dead, so the pipes drain at once; only a process that
+        # left the group (setsid, a double fork) could hold them open: don't wait for it.
+        self._out.join(0.5)
+        self._err.join(0.5)
         if self._stdin_file:
             self._stdin_file.close()
         return rc

@@ -152,6 +152,8 @@ class _DatagramLoop:
         self._counts: dict[str, int] = {}
         self._cond = threading.Condition()
         self._closed = False
+        #: Exceptions raised in the thread by a test's own code (a reply function): close() re-raises.
+        self.errors: list[BaseException] = []
         self._thread = threading.Thread(target=self._run, daemon=True, name=type(self).__name__)
 
     def _start(self) -> None:
@@ -196,11 +198,11 @@ class _DatagramLoop:
                     continue
                 try:
                     key.data(key.fileobj)
-                except (BlockingIOError, InterruptedError):
-                    pass
                 except OSError:
                     # ICMP errors (ECONNREFUSED when a server has gone) end nothing here.
                     pass
+                except Exception as e:  # a bug in a reply function: keep it for close()
+                    self.errors.append(e)
             now = time.monotonic()
             while self._timers and self._timers[0][0] <= now and not self._closed:
                 _, _, fn = heapq.heappop(self._timers)
@@ -208,6 +210,8 @@ class _DatagramLoop:
                     fn()
                 except OSError:
                     pass
+                except Exception as e:
+                    self.errors.append(e)
 
     # ---- what tests use ------------------------------------------------------------------
     def datagrams(self, direction: Optional[str] = None) -> list[Datagram]:
@@ -227,7 +231,10 @@ class _DatagramLoop:
             return True
 
     def close(self) -> None:
-        """Stop the thread and close every socket; datagrams still waiting are discarded."""
+        """Stop the thread and close every socket; datagrams still waiting are discarded.
+
+        Raises RuntimeError if code run by the thread (a reply function) raised.
+        """
         if self._closed:
             return
         self._closed = True
@@ -242,6 +249,8 @@ class _DatagramLoop:
             except OSError:
                 pass
         self._sel.close()
+        if self.errors:
+            raise RuntimeError(f"{type(self).__name__}'s thread failed: {self.errors[0]!r}") from self.errors[0]
 
 
 class UdpProxy(_DatagramLoop):

@@ -62,6 +62,7 @@ struct cl {
     int dead;             /* EOF or error */
     int refused;          /* its first line started with '!' */
     int reading;
+    int settled;          /* greeted or dead: counted once in nsettled */
     char part[KEEP];      /* the tail of the line being received */
     size_t plen;
     long msgs;            /* "@m" lines received */
@@ -71,7 +72,7 @@ struct cl {
 };
 
 static struct cl *cls;
-static int epfd, ngreeted, nq, ndead;
+static int epfd, nsettled, nq, ndead;
 static long long total_msgs;
 static double deadline;
 static struct addrinfo *server_ai;
@@ -125,7 +126,8 @@ static void on_line(struct cl *c, const char *line, size_t len, double t)
     if (!c->greeted) {
         c->greeted = 1;
         c->t_greet = t;
-        ngreeted++;
+        nsettled += !c->settled;
+        c->settled = 1;
         if (len > 0 && line[0] == '!')
             c->refused = 1;
         return;
@@ -179,6 +181,8 @@ static void on_readable(struct cl *c)
     } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
         c->dead = 1;
         ndead += !c->refused;   /* a refused client is closed by design */
+        nsettled += !c->settled;
+        c->settled = 1;
         epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
     }
 }
@@ -239,8 +243,10 @@ static void join(int n, int slow_last)
 {
     int next = 0;
 
-    while (ngreeted + ndead < n) {
-        while (next < n && next - (ngreeted + ndead) < JOIN_WINDOW) {
+    while (nsettled < n) {
+        if (ndead > 0)
+            fail("the server dropped its clients (%d closed so far) after %d had connected", ndead, next);
+        while (next < n && next - nsettled < JOIN_WINDOW) {
             connect_client(&cls[next], slow_last && next == n - 1 ? 4096 : 0);
             next++;
         }

@@ -221,7 +221,7 @@ def test_two_clients_chat(chat):
     s.expect(b, said(a, b"hello, B"), what="B receives A's line", others=[a], hint=relay_hint)
     s.say(b, b"hi, A\n")
     s.expect(a, said(b, b"hi, A"), what="A's next line (A must not get its own 'hello, B' back)",
-             others=[b], hint="broadcast() skips the sender (§3.5, §9)")
+             others=[b], hint="broadcast() skips the sender (§3.5, §10)")
     lines = [b"line %d of a conversation" % i for i in range(5)]
     s.say(a, b"".join(x + b"\n" for x in lines))
     s.expect_lines(b, [said(a, x) for x in lines], what="five more lines from A", others=[a], hint=relay_hint)
@@ -250,7 +250,7 @@ def test_leave_and_rejoin(chat):
     s.expect_alive("after a client left", left_hint)
 
 
-@pytest.mark.points(9)
+@pytest.mark.points(8)
 def test_hundred_clients(chat):
     """100 clients send 10 lines each: every client gets exactly the others' 990, each sender in order"""
     s = chat()
@@ -291,7 +291,7 @@ def test_hundred_clients(chat):
                     details=s.details([c]), hint=hint)
 
 
-@pytest.mark.points(6)
+@pytest.mark.points(5)
 def test_fragmented_through_proxy(chat, fragmenting_proxy):
     """Lines delivered one byte per segment (through a proxy) are relayed whole"""
     s = chat()
@@ -543,13 +543,17 @@ def test_slow_reader(chat):
             rounds_after_drop += 1
             if rounds_after_drop >= 20 and i >= 150:
                 break
-        elif sent_bytes > 32 << 20:
-            fb.fail(f"the non-reader was never dropped: 32 MiB were sent to it, and nobody was told "
+        elif sent_bytes > 16 << 20:
+            fb.fail(f"the non-reader was never dropped: 16 MiB were sent to it, and nobody was told "
                     f"'{left.decode()}'.", details=s.details(readers), hint=limit_hint)
         i += 1
     latencies = [arrived[r][n] - sent_at[n] for r in readers for n in arrived[r]]
     p99 = percentile(latencies, 99)
     worst = max(latencies)
+    # Shown with `pytest -s` (or -rP): the figures the handout quotes in §5.3.
+    print(f"test_slow_reader: non-reader dropped after {min(dropped_after.values())} bytes were sent to it; "
+          f"{len(latencies)} samples: p50 {percentile(latencies, 50) * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms, "
+          f"worst {worst * 1000:.2f} ms")
     fb.expect(p99 <= 0.100 * time_scale(),
               f"with one client not reading, the others' lines took {p99 * 1000:.1f} ms at the 99th percentile "
               f"(worst {worst * 1000:.1f} ms, {len(latencies)} samples); at most 100 ms expected.",
@@ -602,6 +606,10 @@ def test_thousand_clients(chat):
             fb.fail(f"with {len(clients)} clients connected, {late.name} got no line within {10 * time_scale():g} s "
                     "(a welcome or '! server full').", details=s.details([late]), hint=hint)
     for k, c in enumerate(clients):
+        if not c.lines:
+            s.settle()
+            fb.fail(f"{c.name}'s connection was closed ({c.error or 'EOF'}) before any line (a welcome or "
+                    "'! server full').", details=s.details([c]), hint=hint)
         if c.nick is None and c.lines[0] != b"! server full":
             fb.fail(f"{c.name}'s first line is neither '* welcome NICK' nor '! server full'.",
                     received=c.lines[0], details=s.details([c]), hint=hint)
@@ -633,6 +641,36 @@ def test_thousand_clients(chat):
     for c in welcomed[1:]:
         s.expect(c, said(first, b"hello, crowd"), what=f"a line to {n} clients, at {c.name}", others=[first],
                  hint="broadcast to every client still connected (§3.5)", timeout=1)
+
+
+@pytest.mark.points(2)
+def test_out_of_fds(chat):
+    """Out of fds (RLIMIT_NOFILE 32, accept() fails with EMFILE): newcomers get '! server full'"""
+    s = chat(limits=Limits(nofile=32))
+    hint = ("when accept() fails with EMFILE the newcomer stays in the backlog and the listener stays readable: "
+            "free the spare fd, accept and refuse it, take the spare back (refuse_without_fds, §5.4)")
+    clients = [s.connect(f"client {k + 1}") for k in range(40)]
+    if not s.room.wait_lines(clients, lambda c: 1, timeout=5):
+        late = [c for c in clients if not c.lines]
+        fb.fail(f"with only 32 fds allowed, {len(late)} of 40 clients got no line at all within {5 * time_scale():g} s "
+                f"(neither a welcome nor '! server full').", details=s.details(late[:1]), hint=hint)
+    welcomed = [c for c in clients if c.nick is not None]
+    refused = [c for c in clients if c.nick is None]
+    for c in refused:
+        s.expect(c, b"! server full", what="a newcomer when no fd is left", hint=hint)
+    fb.expect(welcomed and refused, f"{len(welcomed)} clients were welcomed and {len(refused)} refused; "
+              "with 32 fds some must be refused.", details=s.details(), hint=hint)
+    s.expect_alive("out of fds", hint)
+    index = {id(c): k for k, c in enumerate(welcomed)}
+    s.room.wait_lines(welcomed, lambda c: len(welcomed) - index[id(c)], 5)
+    for c in welcomed:
+        c.pos = len(welcomed) - index[id(c)]
+    leaving = welcomed[0]
+    leaving.close()
+    s.room.wait_lines(welcomed[1:], lambda c: c.pos + 1, 5)
+    for c in welcomed[1:]:
+        s.expect(c, b"* %s left" % leaving.nick.encode(), what=f"{c.name} after one client left", hint="§3.2")
+    s.join("a client after a slot was freed")
 
 
 def cpu_seconds(pid: int) -> float:

@@ -29,16 +29,20 @@ struct rto_estimator {
     int has_sample; /**< 0 until the first RTT sample (RFC 6298 §2.2) */
 };
 
-/** @brief RFC 6298's constants: alpha = 1/8, beta = 1/4, K = 4, and G, the clock granularity in ms. */
+/** @brief RFC 6298's alpha: the weight of a new sample in SRTT (1/8). */
 #define RTO_ALPHA 0.125
+/** @brief RFC 6298's beta: the weight of a new deviation in RTTVAR (1/4). */
 #define RTO_BETA 0.25
+/** @brief RFC 6298's K: how many RTTVARs above SRTT the RTO sits (4). */
 #define RTO_K 4.0
+/** @brief G, the clock granularity, ms: CLOCK_MONOTONIC counts ns; we print to 1 us. */
 #define RTO_G_MS 0.001
 
 /**
  * @brief Add one RTT sample to the statistics.
  * @param s      The statistics, zeroed before the first call.
  * @param rtt_ms The sample, ms, >= 0.
+ * @see handout §3.2 (the summary line).
  */
 void rtt_stats_add(struct rtt_stats *s, double rtt_ms);
 
@@ -47,6 +51,7 @@ void rtt_stats_add(struct rtt_stats *s, double rtt_ms);
  *        sqrt(mean of squares - square of mean).
  * @param s The statistics, with s->n > 0.
  * @return mdev in ms (0 for a single sample).
+ * @see ping(8), handout §3.2.
  */
 double rtt_stats_mdev(const struct rtt_stats *s);
 
@@ -59,6 +64,7 @@ double rtt_stats_mdev(const struct rtt_stats *s);
  * @param e          The estimator.
  * @param initial_ms First RTO and lower bound, ms, > 0.
  * @param max_ms     Upper bound, ms (the client's --max-timeout).
+ * @see RFC 6298 §2.1, §2.4 and §2.5, handout §5.2.
  */
 void rto_init(struct rto_estimator *e, double initial_ms, double max_ms);
 
@@ -85,6 +91,7 @@ void rto_sample(struct rto_estimator *e, double rtt_ms);
  *
  * @param e      The estimator.
  * @param factor The backoff factor, >= 1 (2 in RFC 6298).
+ * @see RFC 6298 §5.5, handout §4.3 and §5.3.
  */
 void rto_backoff(struct rto_estimator *e, double factor);
 

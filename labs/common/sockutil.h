@@ -32,6 +32,7 @@ const char *sockaddr_str(const struct sockaddr *sa, char *buf, size_t len);
  * @param buf Where the text goes (SOCKADDR_STRLEN bytes).
  * @param len Size of @p buf in bytes.
  * @return @p buf, or NULL with errno set by getsockname() (EBADF, ENOTSOCK).
+ * @see getsockname(2); sockaddr_str().
  */
 const char *sockname_str(int fd, char *buf, size_t len);
 
@@ -40,6 +41,7 @@ const char *sockname_str(int fd, char *buf, size_t len);
  * @param text The text, for example "8080". Leading '+', '-' or spaces are refused.
  * @param port Where the port goes: 0 to 65535 (0 asks the kernel for an ephemeral port).
  * @return 0 on success, -1 if @p text is not a whole number in range.
+ * @see parse_uint(); services(5) for well-known ports.
  */
 int parse_port(const char *text, unsigned short *port);
 
@@ -49,6 +51,7 @@ int parse_port(const char *text, unsigned short *port);
  * @param max  The largest value accepted.
  * @param out  Where the value goes.
  * @return 0 on success, -1 if @p text is not a whole number in 0..@p max.
+ * @see strtoul(3), which this wraps with stricter checks.
  */
 int parse_uint(const char *text, unsigned long max, unsigned long *out);
 

@@ -32,8 +32,9 @@
 /** @brief Bytes of the request header: magic (2), sequence number (4), attempt (2). */
 #define WIRE_HEADER_LEN 8
 
-/** @brief The two magic bytes that open every request: 'S' 'L' (0x53 0x4c). */
+/** @brief The first magic byte of every request: 'S' (0x53). */
 #define WIRE_MAGIC0 0x53
+/** @brief The second magic byte of every request: 'L' (0x4c). */
 #define WIRE_MAGIC1 0x4c
 
 /** @brief The fields of a request header (handout §3.1), in host byte order. */
@@ -142,6 +143,7 @@ int udp_connect(const char *host, const char *port, int family, char *err, size_
  * @param out  Where the value goes.
  * @return 0 on success, -1 if @p text is not a whole number in [@p min, @p max]
  *         (NaN, "inf", trailing characters and empty text are refused).
+ * @see strtod(3).
  */
 int parse_double(const char *text, double min, double max, double *out);
 
