@@ -104,3 +104,24 @@ selftest: bench-deps
 plots:
 	@$(DEPS_BIN)/ensure-deps py:matplotlib=python3-matplotlib
 	$(PYTHON) harness/plots.py
+
+# ---- Grading at class scale (issue 8): handouts, batch grading, Gradescope. See harness/batch.py,
+# harness/handout.py, harness/autograder/ and harness/sandbox.py (how student code is confined).
+#   make handout                        dist/socklab-handout.tar.gz and one dist/socklab-labNN-handout.tar.gz
+#                                       per lab (never solutions, mutants or hidden tests), after
+#                                       regenerating .github/workflows/classroom-labNN.yml
+#   make grade-batch LAB=01 SUBMISSIONS=DIR [BATCH_FLAGS="-j 8 --force --hidden DIR"]
+#                                       out/batch-LAB/: grades.csv, feedback/, summary.txt
+#   make autograder LAB=01 [HIDDEN=DIR] dist/autograder-labNN.zip for Gradescope
+# Run them as root for the full sandbox (an unprivileged user id per program, namespaces).
+SUBMISSIONS ?=
+BATCH_FLAGS ?=
+HIDDEN      ?=
+.PHONY: handout grade-batch autograder
+handout: deps
+	$(PYTHON) -m harness.handout --out dist $(if $(HIDDEN),--hidden $(HIDDEN))
+grade-batch: deps
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade-batch LAB=01 SUBMISSIONS=DIR" >&2; exit 2; }
+	$(PYTHON) -m harness.batch --lab $(LAB) --submissions $(SUBMISSIONS) $(if $(HIDDEN),--hidden $(HIDDEN)) $(BATCH_FLAGS)
+autograder: deps
+	$(PYTHON) -m harness.autograder.build --lab $(LAB) $(if $(HIDDEN),--hidden $(HIDDEN))

@@ -185,10 +185,10 @@ class ChatRoom:
     def pump(self, timeout: float, write: Optional[ChatClient] = None) -> None:
         """Read whatever is ready, waiting at most `timeout` s (unscaled) for something."""
         if write is not None and not write.closed:
-            events = selectors.EVENT_WRITE | (selectors.EVENT_READ if write.reading else 0)
-            if write.reading:
+            events = selectors.EVENT_WRITE | (selectors.EVENT_READ if write.reading and not write.done else 0)
+            try:
                 self.sel.modify(write.sock, events, write)
-            else:
+            except KeyError:
                 self.sel.register(write.sock, events, write)
         try:
             for key, mask in self.sel.select(max(0.0, timeout)):

@@ -124,25 +124,36 @@ class LeakCheck:
             for f in h.rglob("*"):
                 if f.is_file():
                     self.hidden_contents.add(f.read_bytes())
+        # What the skeletons give away: for each solution file, the lines of the skeleton's
+        # file of the same name (never just any file under labs/: a solution copied there by
+        # mistake must not vouch for itself).
         solution_lines: set[str] = set()
-        for f in (kit / "solutions").rglob("*") if (kit / "solutions").is_dir() else []:
-            if f.is_file() and "mutants" not in f.parts:
-                solution_lines |= {s for s in map(_significant, _text_lines(f.read_bytes())) if s}
-        skeleton = {l.strip() for f in (kit / "labs").rglob("*") if f.is_file()
-                    for l in _text_lines(f.read_bytes())}
-        elsewhere = set()
-        for top in ("labs", "harness", "docs", "bench"):
+        given: set[str] = set()
+        sol_root = kit / "solutions"
+        for f in sol_root.rglob("*") if sol_root.is_dir() else []:
+            if not f.is_file() or "mutants" in f.parts:
+                continue
+            solution_lines |= {s for s in map(_significant, _text_lines(f.read_bytes())) if s}
+            twin = kit / "labs" / f.relative_to(sol_root)
+            if twin.is_file():
+                given |= {l.strip() for l in _text_lines(twin.read_bytes())}
+        # Lines written elsewhere in the kit's own prose and tools (docs, the harness) are not a
+        # solution's: a guide may show `ssize_t n = recv(fd, buf, sizeof buf, 0);`.
+        # The same for the handouts' prose (labs/*/README.md), but not for code under labs/.
+        elsewhere = set(given)
+        for top in ("harness", "docs", "labs"):
             for f in (kit / top).rglob("*") if (kit / top).is_dir() else []:
-                rel = f.relative_to(kit).as_posix()
-                if f.is_file() and not any(p in ("html", "html-instructor", "out") for p in f.parts):
+                if top == "labs" and f.suffix in (".c", ".h"):
+                    continue
+                if f.is_file() and not any(p in ("html", "html-instructor", "selftest") for p in f.parts):
                     elsewhere |= {l.strip() for l in _text_lines(f.read_bytes())}
         for name in TOP_FILES:
             if (kit / name).is_file():
                 elsewhere |= {l.strip() for l in (kit / name).read_text(errors="replace").splitlines()}
-        #: Lines that only a solution holds: nowhere else in the kit.
-        self.only_solution = solution_lines - elsewhere - skeleton
+        #: Lines that only a solution holds: in no skeleton, doc or harness file.
+        self.only_solution = solution_lines - elsewhere
         #: Lines of the solutions that the skeletons do not give away.
-        self.not_in_skeleton = solution_lines - skeleton
+        self.not_in_skeleton = solution_lines - given
 
     def problems(self, name: str, data: bytes) -> list[str]:
         """Why the member `name` with contents `data` must not be in a handout ([] if it may)."""

@@ -174,7 +174,7 @@ class Config:
             "user": f"sandbox: unprivileged user ids {', '.join(map(str, self.uids))}, no namespaces",
             "off": "sandbox: OFF, programs run as this user with resource limits only",
         }[self.mode]
-        return text + (f" ({self.reason})" if self.reason else "")
+        return text + (f" ({self.reason})" if self.reason else "") + f"; folder {self.root}"
 
 
 _config_cache: dict = {}

@@ -1,9 +1,10 @@
 /* chat_load.c: many line-chat clients on one epoll loop, to time a chat server. */
 /*
- * Usage: chat_load [-d SECONDS] MODE HOST PORT N [ARGS]
+ * Usage: chat_load [-d SECONDS] [-w WINDOW] MODE HOST PORT N [ARGS]
  *
- *   join N             N clients connect, at most 8 of them joining at a time (below
- *                      any listen backlog, so that no SYN is dropped and retried).
+ *   join N             N clients connect, at most WINDOW of them (default 8) joining at
+ *                      a time: below ncat's listen backlog of 10, so that no SYN is
+ *                      dropped and retried a second later.
  *                      A client has joined when the first line from the server reaches
  *                      it. Then the last client sends a line, and the time stops when
  *                      every other client has it: all are in, and the server has written
@@ -47,11 +48,12 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
 #define PROG "chat_load"
-#define JOIN_WINDOW 8
+#define JOIN_WINDOW 8      /* the default of -w */
 #define RATE_DEPTH 4
 #define KEEP 256          /* the tail of a line kept: enough for every token we send */
 #define STALL_S 1.0
@@ -72,7 +74,7 @@ struct cl {
 };
 
 static struct cl *cls;
-static int epfd, nsettled, nq, ndead;
+static int epfd, nsettled, nq, ndead, join_window = JOIN_WINDOW;
 static long long total_msgs;
 static double deadline;
 static struct addrinfo *server_ai;
@@ -214,6 +216,9 @@ static void set_reading(struct cl *c, int on)
 
 static void connect_client(struct cl *c, int rcvbuf)
 {
+    /* A connect() whose SYN the server's full listen queue dropped is retried by the kernel
+     * for minutes: give up after 5 s (Linux bounds a blocking connect by SO_SNDTIMEO). */
+    struct timeval tv = { .tv_sec = 5 }, none = { .tv_sec = 0 };
     int one = 1;
 
     c->fd = socket(server_ai->ai_family, SOCK_STREAM, 0);
@@ -221,9 +226,12 @@ static void connect_client(struct cl *c, int rcvbuf)
         fail("socket: %s (raise ulimit -n)", strerror(errno));
     if (rcvbuf > 0)
         setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     c->t_connect = now_s();
     if (connect(c->fd, server_ai->ai_addr, server_ai->ai_addrlen) == -1)
-        fail("connect: %s after %d clients", strerror(errno), (int)(c - cls));
+        fail("connect: %s after %d clients had connected", errno == EINPROGRESS ?
+             "no answer in 5 s (the listen queue is full?)" : strerror(errno), (int)(c - cls));
+    setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof none);
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
     c->seq = -1;
@@ -238,7 +246,7 @@ static void send_line(struct cl *c, const char *line, size_t len)
         fail("send: %s", n == -1 ? strerror(errno) : "short send");
 }
 
-/* Connect clients [0, n) with at most JOIN_WINDOW joining at once; returns when all greeted. */
+/* Connect clients [0, n) with at most join_window joining at once; returns when all have settled. */
 static void join(int n, int slow_last)
 {
     int next = 0;
@@ -246,7 +254,7 @@ static void join(int n, int slow_last)
     while (nsettled < n) {
         if (ndead > 0)
             fail("the server dropped its clients (%d closed so far) after %d had connected", ndead, next);
-        while (next < n && next - nsettled < JOIN_WINDOW) {
+        while (next < n && next - nsettled < join_window) {
             connect_client(&cls[next], slow_last && next == n - 1 ? 4096 : 0);
             next++;
         }
@@ -408,11 +416,16 @@ int main(int argc, char **argv)
     const char *mode;
     int opt, n, rc;
 
-    while ((opt = getopt(argc, argv, "d:")) != -1) {
-        if (opt != 'd')
+    while ((opt = getopt(argc, argv, "d:w:")) != -1) {
+        if (opt == 'd')
+            seconds = strtod(optarg, NULL);
+        else if (opt == 'w')
+            join_window = atoi(optarg);
+        else
             goto usage;
-        seconds = strtod(optarg, NULL);
     }
+    if (join_window < 1)
+        goto usage;
     if (argc - optind < 4)
         goto usage;
     mode = argv[optind];
@@ -448,6 +461,7 @@ int main(int argc, char **argv)
         return run_bcast(n, atol(argv[optind + 4]), (size_t)atol(argv[optind + 5]), 1);
 
 usage:
-    fprintf(stderr, "usage: %s [-d SECONDS] join|rate|bcast|slow HOST PORT N [ROUNDS|COUNT [SIZE]]\n", PROG);
+    fprintf(stderr, "usage: %s [-d SECONDS] [-w WINDOW] join|rate|bcast|slow HOST PORT N [ROUNDS|COUNT [SIZE]]\n",
+            PROG);
     return 2;
 }

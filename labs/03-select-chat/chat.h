@@ -8,7 +8,7 @@
  * The loop itself is in chat_server.c (handout §4.1):
  *
  *     for (;;) {
- *         flush_all();  drop_gone();  maxfd = build_fdsets(&r, &w);
+ *         drop_gone();  flush_all();  maxfd = build_fdsets(&r, &w);
  *         pselect(maxfd + 1, &r, &w, ...);
  *         dispatch(maxfd, &r, &w);     -> on_writable, on_readable, on_accept
  *     }
@@ -119,6 +119,7 @@ int build_fdsets(struct server *s, fd_set *rfds, fd_set *wfds);
  * @param maxfd The value build_fdsets() returned for these sets.
  * @param rfds  The fds select() found readable.
  * @param wfds  The fds select() found writable.
+ * @see select(2) (FD_ISSET), handout §4.1.
  */
 void dispatch(struct server *s, int maxfd, fd_set *rfds, fd_set *wfds);
 
@@ -194,6 +195,7 @@ int set_nonblocking(int fd);
  * @param addr The peer's "ADDR:PORT".
  * @return The new client, or NULL (errno ENOMEM, or from fcntl()/setsockopt());
  *         the caller then closes @p fd.
+ * @see fcntl(2), tcp(7) TCP_NODELAY, handout §3.2, §4.2, §7.1.
  */
 struct client *add_client(struct server *s, int fd, const char *addr);
 
@@ -202,6 +204,7 @@ struct client *add_client(struct server *s, int fd, const char *addr);
  *        tell the others "* NICK left".
  * @param s The server.
  * @param c The client, marked gone. It is freed: do not use it afterwards.
+ * @see close(2), handout §4.2, §7.2.
  */
 void remove_client(struct server *s, struct client *c);
 
@@ -211,6 +214,7 @@ void remove_client(struct server *s, struct client *c);
  * @param s   The server.
  * @param c   The client.
  * @param why A few words for the log ("EOF", "quit").
+ * @see drop_gone(), handout §7.2.
  */
 void leave(struct server *s, struct client *c, const char *why);
 
@@ -220,6 +224,7 @@ void leave(struct server *s, struct client *c, const char *why);
  * @param s    The server.
  * @param c    The client.
  * @param call The call that failed ("recv", "send").
+ * @see strerror(3), handout §2.2, §7.2.
  */
 void leave_on_error(struct server *s, struct client *c, const char *call);
 
@@ -238,6 +243,7 @@ void refuse(int fd, const char *addr);
  * Otherwise the connection stays in the backlog, the listener stays readable,
  * and select() returns at once forever: a busy loop (handout §5.4).
  * @param s The server.
+ * @see accept(2) (EMFILE), handout §5.4.
  */
 void refuse_without_fds(struct server *s);
 
@@ -262,6 +268,7 @@ void queue(struct server *s, struct client *c, const void *p, size_t n);
  * @param except The client left out (the sender), or NULL for everyone.
  * @param msg    The bytes, usually one line with its LF.
  * @param len    How many.
+ * @see queue(), handout §3.5.
  */
 void broadcast(struct server *s, const struct client *except, const char *msg, size_t len);
 
@@ -272,6 +279,7 @@ void broadcast(struct server *s, const struct client *except, const char *msg, s
  * @param to  The client.
  * @param fmt A format for fixed text and validated nicks only, never for a
  *            client's own text, which may hold NUL bytes.
+ * @see vsnprintf(3), handout §3.6.
  */
 void tell(struct server *s, struct client *to, const char *fmt, ...);
 
@@ -280,6 +288,7 @@ void tell(struct server *s, struct client *to, const char *fmt, ...);
  * @param s      The server.
  * @param except The client left out, or NULL.
  * @param fmt    The format (see tell()).
+ * @see broadcast(), handout §3.6.
  */
 void tell_others(struct server *s, const struct client *except, const char *fmt, ...);
 
@@ -291,6 +300,7 @@ void tell_others(struct server *s, const struct client *except, const char *fmt,
  * @param nick The nick's bytes.
  * @param len  Its length in bytes.
  * @return The client, or NULL.
+ * @see handout §3.3.
  */
 struct client *find_nick(struct server *s, const char *nick, size_t len);
 
@@ -299,6 +309,7 @@ struct client *find_nick(struct server *s, const char *nick, size_t len);
  * @param nick The bytes.
  * @param len  How many.
  * @return 1 if valid, 0 if not.
+ * @see handout §3.3.
  */
 int valid_nick(const char *nick, size_t len);
 
@@ -307,12 +318,14 @@ int valid_nick(const char *nick, size_t len);
  *        numbers someone took with /nick.
  * @param s    The server (s->guests counts the numbers handed out).
  * @param nick Where it goes: NICK_MAX + 1 bytes.
+ * @see handout §3.2, §3.3.
  */
 void pick_guest_nick(struct server *s, char *nick);
 
 /**
  * @brief Close and free every client, the spare fd and the listener (at exit).
  * @param s The server.
+ * @see close(2), free(3), handout §4.5.
  */
 void close_all(struct server *s);
 

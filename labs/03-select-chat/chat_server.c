@@ -157,7 +157,7 @@ static int start(struct server *s, const char *host, const char *port, int famil
 /* The select() loop (handout §4.1), until SIGINT or SIGTERM; -1 if select() fails. */
 static int serve(struct server *s, const sigset_t *runmask)
 {
-    /* TODO(student): (§4.1) while stop_requested is 0: flush_all(), drop_gone(),
+    /* TODO(student): (§4.1) while stop_requested is 0: drop_gone(), flush_all(),
      * build_fdsets(), then pselect(maxfd + 1, &rfds, &wfds, NULL, NULL, runmask): no timeout,
      * so that an idle server sleeps (§4.1), and runmask lets SIGINT/SIGTERM in only while
      * it waits (§4.5). -1 with EINTR: go round again (the flag may be set). Another error:

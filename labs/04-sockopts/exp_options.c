@@ -188,7 +188,7 @@ static int close_and_watch(const struct lab_opts *o, const struct close_case *c)
         return -1;
     if (c->linger && set_linger(p.cfd, 1, 0, p.client_addr) == -1)
         goto end;
-    if (c->unread && (send_all(p.sfd, "unread", 6) == -1 ||
+    if (c->unread && (send_exact(p.sfd, "unread", 6) == -1 ||
                       wait_readable(p.cfd, PEER_WAIT_MS, p.client_addr) != 1))
         goto end;
     if (get_linger(p.cfd, &lg, p.client_addr) == -1)

@@ -51,7 +51,7 @@ struct stats {
 static int run_round(const struct pair *p, long long *start_ns, long long *elapsed_ns)
 {
     /* TODO(student): *start_ns = now_ns(); the client sends HEADER_LEN bytes, then BODY_LEN
-     * bytes, in two send_all() calls; the server side (p->sfd) reads both with recv_exact()
+     * bytes, in two send_exact() calls; the server side (p->sfd) reads both with recv_exact()
      * and sends a REPLY_LEN reply; the client reads it; *elapsed_ns = now_ns() - *start_ns.
      * See handout §5.1. */
     (void)p; (void)start_ns; (void)elapsed_ns;
@@ -158,7 +158,7 @@ end:
 
 int exp_nodelay(const struct lab_opts *o)
 {
-    struct stats off, on;
+    struct stats off = {0}, on = {0};
 
     if (nodelay_half(o, 0, &off) == -1 || nodelay_half(o, 1, &on) == -1)
         return -1;
@@ -189,7 +189,7 @@ static int receive_all(int fd, const char *addr)
     /* Big-endian, so the byte order of the count is fixed whatever the machine. */
     for (i = 0; i < 8; i++)
         count[i] = (unsigned char)(total >> (56 - 8 * i));
-    if (send_all(fd, count, sizeof count) == -1)
+    if (send_exact(fd, count, sizeof count) == -1)
         return report_error("send count", addr);
     return 0;
 }
@@ -198,7 +198,7 @@ static int receive_all(int fd, const char *addr)
 static int send_for(int fd, unsigned long duration_ms, const char *addr, uint64_t *received,
                     long long *start_ns, long long *elapsed_ns)
 {
-    /* TODO(student): *start_ns = now_ns(); send_all() CHUNK bytes at a time until
+    /* TODO(student): *start_ns = now_ns(); send_exact() CHUNK bytes at a time until
      * duration_ms have passed; shutdown(SHUT_WR); recv_exact() the receiver's 8-byte
      * big-endian count into *received; *elapsed_ns = now_ns() - *start_ns.
      * See handout §6.2. */

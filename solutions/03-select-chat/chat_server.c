@@ -160,8 +160,8 @@ static int serve(struct server *s, const sigset_t *runmask)
         fd_set rfds, wfds;
         int maxfd, n;
 
-        flush_all(s);
         drop_gone(s);
+        flush_all(s);
         maxfd = build_fdsets(s, &rfds, &wfds);
         /* No timeout: with nothing to do the server sleeps here and costs no CPU. */
         n = pselect(maxfd + 1, &rfds, &wfds, NULL, NULL, runmask);

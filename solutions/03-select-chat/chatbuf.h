@@ -53,6 +53,7 @@ enum line_status {
  *             keeps more than one unfinished line.
  * @return A pointer into lb->data. Pointers from earlier linebuf_next() calls
  *         become invalid.
+ * @see memmove(3), recv(2), handout §6.2.
  */
 char *linebuf_space(struct linebuf *lb, size_t *room);
 
@@ -60,6 +61,7 @@ char *linebuf_space(struct linebuf *lb, size_t *room);
  * @brief Record that recv() wrote @p n bytes at the place linebuf_space() gave.
  * @param lb The client's line buffer.
  * @param n  Bytes received, at most the room linebuf_space() reported.
+ * @see linebuf_space(), handout §6.2.
  */
 void linebuf_commit(struct linebuf *lb, size_t n);
 
@@ -77,6 +79,7 @@ void linebuf_commit(struct linebuf *lb, size_t n);
  * @return LINE_OK with @p line and @p len set; LINE_NONE when only part of a
  *         line is buffered; LINE_TOO_LONG once per over-long line (reported as
  *         soon as it is known to be too long, its bytes dropped up to its LF).
+ * @see memchr(3), handout §6.2, §6.3, §6.4.
  */
 enum line_status linebuf_next(struct linebuf *lb, const char **line, size_t *len);
 
@@ -100,6 +103,7 @@ struct outq {
  * @param n How many, 0 or more.
  * @return 0 on success; -1 with errno ENOMEM if the queue could not grow (the
  *         queue is unchanged).
+ * @see realloc(3), handout §5.2.
  */
 int outq_push(struct outq *q, const void *p, size_t n);
 
@@ -107,12 +111,14 @@ int outq_push(struct outq *q, const void *p, size_t n);
  * @brief Drop @p n bytes from the front of the queue (they were sent).
  * @param q The queue.
  * @param n Bytes sent, at most q->len.
+ * @see send(2), handout §5.2.
  */
 void outq_consume(struct outq *q, size_t n);
 
 /**
  * @brief Free the queue's storage; the queue is empty and reusable afterwards.
  * @param q The queue.
+ * @see free(3), handout §7.2.
  */
 void outq_free(struct outq *q);
 

@@ -48,12 +48,12 @@ static int run_round(const struct pair *p, long long *start_ns, long long *elaps
     char in[HEADER_LEN + BODY_LEN];
 
     *start_ns = now_ns();
-    if (send_all(p->cfd, request, HEADER_LEN) == -1 ||
-        send_all(p->cfd, request + HEADER_LEN, BODY_LEN) == -1)
+    if (send_exact(p->cfd, request, HEADER_LEN) == -1 ||
+        send_exact(p->cfd, request + HEADER_LEN, BODY_LEN) == -1)
         return report_error("send", p->client_addr);
     if (recv_exact(p->sfd, in, sizeof in) != 1)
         return report_error("recv request", p->listen_addr);
-    if (send_all(p->sfd, reply, REPLY_LEN) == -1)
+    if (send_exact(p->sfd, reply, REPLY_LEN) == -1)
         return report_error("send reply", p->listen_addr);
     if (recv_exact(p->cfd, in, REPLY_LEN) != 1)
         return report_error("recv reply", p->client_addr);
@@ -176,7 +176,7 @@ end:
 
 int exp_nodelay(const struct lab_opts *o)
 {
-    struct stats off, on;
+    struct stats off = {0}, on = {0};
 
     if (nodelay_half(o, 0, &off) == -1 || nodelay_half(o, 1, &on) == -1)
         return -1;
@@ -207,7 +207,7 @@ static int receive_all(int fd, const char *addr)
     /* Big-endian, so the byte order of the count is fixed whatever the machine. */
     for (i = 0; i < 8; i++)
         count[i] = (unsigned char)(total >> (56 - 8 * i));
-    if (send_all(fd, count, sizeof count) == -1)
+    if (send_exact(fd, count, sizeof count) == -1)
         return report_error("send count", addr);
     return 0;
 }
@@ -224,7 +224,7 @@ static int send_for(int fd, unsigned long duration_ms, const char *addr, uint64_
     *start_ns = now_ns();
     deadline = *start_ns + (long long)duration_ms * 1000000LL;
     while (now_ns() < deadline)
-        if (send_all(fd, chunk, sizeof chunk) == -1)
+        if (send_exact(fd, chunk, sizeof chunk) == -1)
             return report_error("send", addr);
     /* The clock stops when the receiver has everything: bytes still queued are not delivered. */
     if (shutdown(fd, SHUT_WR) == -1)

@@ -30,6 +30,7 @@ struct jline {
  * @param j          The line to fill (owned by the caller, no set-up needed).
  * @param experiment The experiment's name, for example "nodelay".
  * @param kind       What the line measures, for example "round" or "summary".
+ * @see handout §3.2 (the line format), RFC 8259 (JSON), https://jsonlines.org
  */
 void jl_begin(struct jline *j, const char *experiment, const char *kind);
 
@@ -38,6 +39,7 @@ void jl_begin(struct jline *j, const char *experiment, const char *kind);
  * @param j     The line.
  * @param key   The field name (plain ASCII, not escaped).
  * @param value The text, or NULL.
+ * @see handout §3.2, RFC 8259 §7 (strings and their escapes).
  */
 void jl_str(struct jline *j, const char *key, const char *value);
 
@@ -46,6 +48,7 @@ void jl_str(struct jline *j, const char *key, const char *value);
  * @param j     The line.
  * @param key   The field name.
  * @param value The value.
+ * @see handout §3.2.
  */
 void jl_int(struct jline *j, const char *key, long long value);
 
@@ -55,6 +58,7 @@ void jl_int(struct jline *j, const char *key, long long value);
  * @param key      The field name.
  * @param value    The value; NaN and infinities are written as null (JSON has neither).
  * @param decimals Digits after the decimal point, 0 to 9.
+ * @see handout §3.2 (units in field names), printf(3) "%.*f".
  */
 void jl_num(struct jline *j, const char *key, double value, int decimals);
 
@@ -63,6 +67,7 @@ void jl_num(struct jline *j, const char *key, double value, int decimals);
  * @param j     The line.
  * @param key   The field name.
  * @param value Zero for false, anything else for true.
+ * @see handout §3.2.
  */
 void jl_bool(struct jline *j, const char *key, int value);
 
@@ -71,6 +76,7 @@ void jl_bool(struct jline *j, const char *key, int value);
  * @param j The line.
  * @return 0, or -1 with errno set: EMSGSIZE if the line outgrew JLINE_MAX, or the
  *         error of the write (EPIPE when the reader has gone).
+ * @see fwrite(3), fflush(3), handout §3.2.
  */
 int jl_emit(struct jline *j);
 

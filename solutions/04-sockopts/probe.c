@@ -246,7 +246,7 @@ void pair_close(struct pair *p)
     close_fd(&p->lfd);
 }
 
-int send_all(int fd, const void *buf, size_t len)
+int send_exact(int fd, const void *buf, size_t len)
 {
     const char *p = buf;
 

@@ -54,6 +54,7 @@ struct pair {
  * @param call What failed, for example "setsockopt TCP_NODELAY".
  * @param addr The socket's "ADDR:PORT", or NULL when there is none.
  * @return -1 always, with errno unchanged.
+ * @see strerror(3), handout §3.3.
  */
 int report_error(const char *call, const char *addr);
 
@@ -63,6 +64,7 @@ int report_error(const char *call, const char *addr);
  * The same clock as Python's time.monotonic_ns(), so the harness can place each
  * measurement inside its own view of the run (handout §3.2).
  * @return Nanoseconds since an arbitrary point (boot, on Linux).
+ * @see clock_gettime(2), handout §3.2.
  */
 long long now_ns(void);
 
@@ -71,6 +73,7 @@ long long now_ns(void);
  * @param err An errno value; 0 gives "OK".
  * @return A static string; "E?" for a value the table does not know.
  * @note EWOULDBLOCK equals EAGAIN on Linux, BSD and macOS: it is reported as "EAGAIN".
+ * @see errno(3), handout §3.2.
  */
 const char *errno_name(int err);
 
@@ -93,6 +96,7 @@ int set_early_opts(int fd, const struct early_opts *e, const char *addr);
  * @param what  Its name for messages, for example "TCP_NODELAY".
  * @param addr  The socket's "ADDR:PORT" for messages.
  * @return 0, or -1 (message printed; EINVAL, ENOPROTOOPT, EBADF).
+ * @see setsockopt(2), handout §2.1 to §2.3.
  */
 int set_int_opt(int fd, int level, int name, int value, const char *what, const char *addr);
 
@@ -105,6 +109,7 @@ int set_int_opt(int fd, int level, int name, int value, const char *what, const 
  * @param what  Its name for messages.
  * @param addr  The socket's "ADDR:PORT" for messages.
  * @return 0, or -1 (message printed; ENOPROTOOPT, EBADF).
+ * @see getsockopt(2), handout §2.1, §2.5.
  */
 int get_int_opt(int fd, int level, int name, int *value, const char *what, const char *addr);
 
@@ -116,6 +121,7 @@ int get_int_opt(int fd, int level, int name, int *value, const char *what, const
  * @param salen   In: size of @p sa; out: the address length.
  * @param addr    Where "ADDR:PORT" goes; SOCKADDR_STRLEN bytes.
  * @return The listening fd, or -1 (message printed).
+ * @see getaddrinfo(3), bind(2), listen(2), handout §2.4, §3.5.
  */
 int tcp_listener(const char *host, const struct early_opts *e, struct sockaddr_storage *sa,
                  socklen_t *salen, char *addr);
@@ -127,6 +133,7 @@ int tcp_listener(const char *host, const struct early_opts *e, struct sockaddr_s
  * @param e     Options to set before connect(); NULL for none.
  * @param addr  Where the client's own "ADDR:PORT" goes; SOCKADDR_STRLEN bytes.
  * @return The connected fd, or -1 (message printed; ECONNREFUSED...).
+ * @see connect(2), handout §2.4, §3.5.
  */
 int tcp_connect_to(const struct sockaddr_storage *sa, socklen_t salen,
                    const struct early_opts *e, char *addr);
@@ -136,6 +143,7 @@ int tcp_connect_to(const struct sockaddr_storage *sa, socklen_t salen,
  * @param lfd  The listening socket.
  * @param addr Its "ADDR:PORT", for messages.
  * @return The connected fd, or -1 (message printed).
+ * @see accept(2), handout §2.4 (what an accepted socket inherits).
  */
 int accept_one(int lfd, const char *addr);
 
@@ -146,21 +154,35 @@ int accept_one(int lfd, const char *addr);
  *             connect(); NULL for none.
  * @param p    The pair to fill; on failure every fd in it is closed.
  * @return 0, or -1 (message printed).
+ * @see handout §3.5.
  */
 int pair_open(const char *host, const struct early_opts *e, struct pair *p);
 
-/** @brief Close every fd of @p p that is still open, and mark it -1. @param p The pair. */
+/**
+ * @brief Close every fd of @p p that is still open, and mark it -1.
+ * @param p The pair.
+ * @see close(2), handout §3.5.
+ */
 void pair_close(struct pair *p);
 
 /**
  * @brief Send all @p len bytes (MSG_NOSIGNAL), retrying partial sends and EINTR.
+ * @param fd  A connected stream socket.
+ * @param buf The bytes to send.
+ * @param len How many bytes.
  * @return 0, or -1 with errno set (EPIPE, ECONNRESET; EINTR after a stop signal).
+ * @see send(2), handout §5.1 and Lab 01 §4.2 (partial sends).
  */
-int send_all(int fd, const void *buf, size_t len);
+int send_exact(int fd, const void *buf, size_t len);
 
 /**
  * @brief Receive exactly @p len bytes, however many recv() calls that takes.
- * @return 1 when all arrived, 0 at EOF before that, -1 with errno set.
+ * @param fd  A connected stream socket.
+ * @param buf Where the bytes go; room for @p len bytes.
+ * @param len How many bytes to wait for.
+ * @return 1 when all arrived, 0 at EOF before that, -1 with errno set (ECONNRESET,
+ *         EAGAIN after SO_RCVTIMEO, EINTR after a stop signal).
+ * @see recv(2), handout §5.1.
  */
 int recv_exact(int fd, void *buf, size_t len);
 
@@ -177,6 +199,7 @@ int tcp_state(int fd);
  * @brief The name of a TCP state, as Linux names it: "ESTABLISHED", "FIN_WAIT1"...
  * @param state A value returned by tcp_state().
  * @return A static string; "UNKNOWN" for a value outside the table.
+ * @see tcp(7), handout §10.1 (the table of states).
  */
 const char *tcp_state_name(int state);
 
@@ -189,6 +212,7 @@ const char *tcp_state_name(int state);
  * @param want       The state to wait for.
  * @param timeout_ms How long to wait at most, in milliseconds.
  * @return The last state seen (equal to @p want unless time ran out), or -1 on error.
+ * @see tcp_state(), handout §10.2.
  */
 int wait_tcp_state(int fd, int want, int timeout_ms);
 
@@ -210,6 +234,7 @@ const char *ss_state(const char *local, const char *remote, char *buf, size_t le
  * @param experiment The experiment's name.
  * @param step       Which pause this is.
  * @return 0, or -1 (stdout failed, or a stop signal came).
+ * @see handout §3.3.
  */
 int pause_point(int enabled, const char *experiment, int step);
 
@@ -217,6 +242,7 @@ int pause_point(int enabled, const char *experiment, int step);
  * @brief Read a sysctl such as net.core.rmem_max from /proc/sys.
  * @param path "/proc/sys/net/core/rmem_max".
  * @return The value, or -1 if it cannot be read (not Linux, or no /proc).
+ * @see proc(5) /proc/sys/net/core, handout §6.1.
  */
 long read_sysctl(const char *path);
 
