@@ -68,6 +68,7 @@ class Sizes:
     """How much each part does: the full bench, or the smoke run of `make test`."""
 
     reps: int = 5
+    echo_reps: int = 9
     stream_bytes: int = 256 * MiB
     pings: int = 20000
     iperf_bytes: str = "256M"
@@ -76,7 +77,8 @@ class Sizes:
     loss_timeout_ms: int = 10
     loss_retries: int = 3
     join_sizes: tuple = (10, 100, 1000)
-    join_reps: int = 3
+    join_reps: int = 5
+    join_windows: tuple = (1, 64)   # besides the default 8, for the largest join only
     rate_clients: int = 100
     rate_rounds: int = 200
     bcast_clients: int = 100
@@ -90,7 +92,7 @@ class Sizes:
     make_test: bool = True
 
 
-SMOKE = Sizes(reps=1, stream_bytes=8 * MiB, pings=300, iperf_bytes="16M", udp_requests=300,
+SMOKE = Sizes(reps=1, echo_reps=1, join_windows=(), stream_bytes=8 * MiB, pings=300, iperf_bytes="16M", udp_requests=300,
               loss_requests=40, loss_timeout_ms=5, join_sizes=(10, 50), join_reps=1, rate_clients=10,
               rate_rounds=10, bcast_clients=10, bcast_count=30, slow_clients=10, slow_count=40,
               capacity_clients=0, chat_deadline=20.0, harness=False, make_test=False)
@@ -232,6 +234,8 @@ def run(cmd: list[str], timeout: float, cwd: Path = KIT, env: Optional[dict] = N
 def keyvals(text: str) -> dict[str, str]:
     """The key=value pairs of the last line that has any (the load tools' output)."""
     for line in reversed(text.strip().splitlines()):
+        if line.startswith("error="):
+            return {"error": line[len("error="):].strip()}
         pairs = dict(re.findall(r"(\w+)=(\S+)", line))
         if pairs:
             return pairs
@@ -277,7 +281,14 @@ class Stat:
 
 
 def ratio(a: Stat, b: Stat) -> float:
-    return a.median / b.median if a.ok and b.ok and b.median else float("nan")
+    """Ours ÷ the peer: the median of the ratios of the repetitions, which ran back to back
+    (other load on the machine drifts, and a pair sees about the same); the ratio of the
+    medians when the two were not measured in pairs."""
+    if not (a.ok and b.ok):
+        return float("nan")
+    if len(a.values) == len(b.values) and all(b.values):
+        return statistics.median(x / y for x, y in zip(a.values, b.values))
+    return a.median / b.median if b.median else float("nan")
 
 
 def fmt_ratio(r: float) -> str:
@@ -432,7 +443,7 @@ def bench_echo(rep: Report, sz: Sizes, tools: dict, work: Path) -> None:
         stream_cmd = lambda port: [str(tools["echo_stream"]), HOST, str(port), str(sz.stream_bytes)]  # noqa: E731
         ping_cmd = lambda port: [str(tools["echo_ping"]), HOST, str(port), str(sz.pings)]  # noqa: E731
         iperf_cmd = lambda port: ["iperf3", "-c", HOST, "-p", str(port), "-n", sz.iperf_bytes, "-J"]  # noqa: E731
-        for _ in range(sz.reps):
+        for _ in range(sz.echo_reps):
             for name, srv in servers.items():
                 if name == "iperf3":
                     r = run(iperf_cmd(srv.port), timeout=60)
@@ -492,7 +503,7 @@ def bench_echo(rep: Report, sz: Sizes, tools: dict, work: Path) -> None:
         "contents of one recv() in 16 checked), bytes echoed per second from connect to the last byte. "
         "iperf3 moves its bytes one way only: it is the ceiling of one TCP stream on this loopback. "
         f"Latency: {sz.pings} round trips of 1 byte with TCP_NODELAY after 100 of warm-up "
-        f"(bench/tools/echo_ping.c). {sz.reps} repetitions, interleaved; median (min–max).\n\n"
+        f"(bench/tools/echo_ping.c). {sz.echo_reps} repetitions, interleaved; median (min–max).\n\n"
         + commands_block(cmds) + "\n"
         + table(["server", "throughput, GiB/s", "round trip p50, µs", "round trip p99, µs",
                  "ours ÷ this (throughput)"], rows)
@@ -621,9 +632,10 @@ def chat_servers(bindir: Path) -> dict[str, Callable[[Path, str], Server]]:
     return found
 
 
-def chat_run(tools: dict, srv: Server, mode: str, args: list, deadline: float) -> tuple[dict, str]:
+def chat_run(tools: dict, srv: Server, mode: str, args: list, deadline: float,
+             opts: tuple = ()) -> tuple[dict, str]:
     """One chat_load run; returns (numbers, "") or ({}, what went wrong), and notes a dead server."""
-    r = run([str(tools["chat_load"]), "-d", str(deadline), mode, HOST, str(srv.port), *map(str, args)],
+    r = run([str(tools["chat_load"]), "-d", str(deadline), *opts, mode, HOST, str(srv.port), *map(str, args)],
             timeout=deadline + 15)
     kv = keyvals(r.out)
     if r.rc == 0 and kv and "error" not in kv:
@@ -695,6 +707,13 @@ def bench_chat(rep: Report, sz: Sizes, tools: dict, work: Path) -> None:
         else:
             slow_note[name] = (f"all {kv['delivered']} delivered; the silent client was "
                                f"{kv.get('slow_client', '?')}")
+    top = max(sz.join_sizes)
+    windows: dict = {}
+    for w in sz.join_windows:
+        for name in names:
+            with servers[name](work, f"join{top}w{w}") as srv:
+                kv, why = chat_run(tools, srv, "join", [top], 30.0, ("-w", str(w)))
+            windows[name, w] = (f"{float(kv['seconds']):.3f} s" if kv else f"failed: {why}")
     capacity = {}
     if sz.capacity_clients:
         for name in names:
@@ -706,7 +725,6 @@ def bench_chat(rep: Report, sz: Sizes, tools: dict, work: Path) -> None:
                               f"failed: {why}")
 
     ours, peer = names[0], (names[1] if len(names) > 1 else None)
-    top = max(sz.join_sizes)
     def pstat(d: dict, key) -> Stat:
         return d.get(key, Stat(note="ncat not installed"))
     r_join = ratio(join[ours, top], pstat(join, (peer, top)))
@@ -721,6 +739,9 @@ def bench_chat(rep: Report, sz: Sizes, tools: dict, work: Path) -> None:
     rep.head("Chat: the others' p99 while one client stops reading", s99[ours].fmt(unit=" ms"),
              "ncat --chat: " + (s99[peer].fmt(unit=" ms") + ", then " + slow_note[peer] if peer else "n/a"),
              "—", "< 10 ms", ok_slow if s99[ours].ok else None)
+    for w in sz.join_windows:
+        rep.head(f"Chat: {top} clients join, {w} at a time", windows[ours, w],
+                 "ncat --chat: " + windows.get((peer, w), "n/a"), "—", "—", None)
     r_rate = ratio(rate[ours], pstat(rate, peer))
     rep.head(f"Chat: lines delivered per second, {sz.rate_clients} clients", rate[ours].fmt(digits=0),
              "ncat --chat: " + pstat(rate, peer).fmt(digits=0), r_rate, "—", None)
@@ -743,11 +764,13 @@ def bench_chat(rep: Report, sz: Sizes, tools: dict, work: Path) -> None:
         lat_rows.append([name, rate[name].fmt(digits=0), b50[name].fmt(digits=0), b99[name].fmt(digits=0),
                          s50[name].fmt(digits=2), s99[name].fmt(digits=2), slow_note[name]])
     cap_rows = [[name, text] for name, text in capacity.items()]
+    win_rows = [[str(w)] + [windows[name, w] for name in names] for w in sz.join_windows]
     rep.data["chat"] = {"join": {f"{k[0]}|{k[1]}": v.values for k, v in join.items()},
                         "rate": {k: v.values for k, v in rate.items()},
                         "bcast_p50": {k: v.values for k, v in b50.items()},
                         "bcast_p99": {k: v.values for k, v in b99.items()},
                         "slow": slow_kv, "capacity": capacity,
+                        "windows": {f"{k[0]}|{k[1]}": v for k, v in windows.items()},
                         "failures": {f"{k[0]}|{k[1]}": v for k, v in failures.items()}}
     cmds = [f"{bindir.name}/chat_server -b {HOST} -p 0",
             f"ncat -l --chat -m 2000 {HOST} PORT                 # RLIMIT_NOFILE {NOFILE} for both",
@@ -755,6 +778,9 @@ def bench_chat(rep: Report, sz: Sizes, tools: dict, work: Path) -> None:
             f"chat_load rate {HOST} PORT {sz.rate_clients} {sz.rate_rounds}",
             f"chat_load bcast {HOST} PORT {sz.bcast_clients} {sz.bcast_count}",
             f"chat_load slow {HOST} PORT {sz.slow_clients} {sz.slow_count} {sz.slow_size}"]
+    if sz.join_windows:
+        cmds.append(f"chat_load -d 30 -w W join {HOST} PORT {max(sz.join_sizes)}          "
+                    f"# W = {', '.join(map(str, sz.join_windows))} clients joining at once (default 8)")
     if sz.capacity_clients:
         cmds.append(f"chat_load join {HOST} PORT {sz.capacity_clients}")
     text = (
@@ -775,6 +801,13 @@ def bench_chat(rep: Report, sz: Sizes, tools: dict, work: Path) -> None:
         + table(head, join_rows) + "\n"
         + table(["server", "lines delivered/s", "broadcast p50, µs", "broadcast p99, µs",
                  "slow reader: others' p50, ms", "others' p99, ms", "slow reader: outcome"], lat_rows))
+    if win_rows:
+        text += (f"\nThe same {top} joins with other numbers of clients joining at once (one run each; "
+                 "the table above uses 8). With one at a time, every join is a pass of the select() loop "
+                 "that tells all the others; with more at once, one pass takes several joins and tells "
+                 "everyone once. Beyond 10 at once, ncat's listen queue (backlog 10) overflows, SYNs are "
+                 "dropped and connects wait for the kernel's retries.\n\n"
+                 + table(["joining at once"] + [f"{name}: all joined" for name in names], win_rows))
     if cap_rows:
         text += (f"\nCapacity: {sz.capacity_clients} clients try to join (select()'s FD_SETSIZE is 1024).\n\n"
                  + table(["server", "outcome"], cap_rows))
@@ -922,6 +955,9 @@ def write_results(rep: Report, machine: str, busy: list[str], argv: list[str], s
                   f"{'; '.join(busy)}.", ""]
     lines += [f"Written by `{' '.join(argv)}` in {seconds:.0f} s (`make bench`; bench/bench.py). "
               "Benchmarks are not tests: a missed target is reported here and never fails CI.", "",
+              "A ratio is the median of the per-repetition ratios: ours and the peer ran back to back "
+              "in each repetition, so that load from other processes falls on both alike. "
+              "Values are medians, with the range (min–max) in parentheses.", "",
               "## Headline: ours ÷ the peer, from the same run", "",
               table(["measure", "ours", "beside", "ratio", "target", ""], [list(h) for h in rep.headline])]
     if rep.problems:
@@ -945,7 +981,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = ap.parse_args(argv)
     sz = SMOKE if args.smoke else Sizes()
     if args.reps:
-        sz.reps = args.reps
+        sz.reps = sz.echo_reps = args.reps
         sz.join_reps = min(sz.join_reps, args.reps)
     out = Path(args.out) if args.out else (KIT / "bench" if not args.smoke else Path(tempfile.mkdtemp(prefix="bench-")))
     out.mkdir(parents=True, exist_ok=True)

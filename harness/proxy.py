@@ -90,10 +90,12 @@ class FragmentingProxy:
     def close(self) -> None:
         """Stop the proxy and close every connection it holds."""
         self._closed = True
+        # close() alone does not wake a thread blocked in accept() on Linux; shutdown() does.
         try:
-            self.sock.close()
+            self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
+        self.sock.close()
         with self._lock:
             for s in self._socks:
                 try:

@@ -196,7 +196,7 @@ static void pump(int timeout_ms)
     int n;
 
     if (now_s() > deadline)
-        fail("deadline passed");
+        fail("deadline passed (%d clients had joined)", nsettled);
     n = epoll_wait(epfd, ev, 256, timeout_ms);
     if (n == -1 && errno != EINTR)
         fail("epoll_wait: %s", strerror(errno));
@@ -254,6 +254,8 @@ static void join(int n, int slow_last)
     while (nsettled < n) {
         if (ndead > 0)
             fail("the server dropped its clients (%d closed so far) after %d had connected", ndead, next);
+        if (now_s() > deadline)
+            fail("deadline passed with %d of %d clients joined", nsettled, n);
         while (next < n && next - nsettled < join_window) {
             connect_client(&cls[next], slow_last && next == n - 1 ? 4096 : 0);
             next++;

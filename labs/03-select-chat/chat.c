@@ -299,7 +299,8 @@ void refuse_without_fds(struct server *s)
 
     if (s->spare_fd == -1)
         return;
-    close(s->spare_fd);
+    if (close(s->spare_fd) == -1)
+        fprintf(stderr, "%s: close /dev/null: %s\n", PROG, strerror(errno));
     fd = accept(s->lfd, (struct sockaddr *)&ss, &sslen);
     if (fd != -1)
         refuse(fd, sockaddr_str((struct sockaddr *)&ss, addr, sizeof addr));
@@ -337,10 +338,10 @@ void close_all(struct server *s)
             s->clients[fd] = NULL;
         }
     }
-    if (s->spare_fd != -1)
-        close(s->spare_fd);
-    if (s->lfd != -1)
-        close(s->lfd);
+    if (s->spare_fd != -1 && close(s->spare_fd) == -1)
+        fprintf(stderr, "%s: close /dev/null: %s\n", PROG, strerror(errno));
+    if (s->lfd != -1 && close(s->lfd) == -1)
+        fprintf(stderr, "%s: close %s: %s\n", PROG, s->laddr, strerror(errno));
 }
 
 /* ---- the loop's steps ------------------------------------------------------------- */
