@@ -20,7 +20,8 @@ DEPS_BIN := harness/bin
 PYTHON = $(shell $(DEPS_BIN)/find-python)
 
 TEST_DEPS := py:pytest=python3-pytest py:xdist=python3-pytest-xdist \
-             py:pytest_timeout=python3-pytest-timeout bin:cc=gcc bin:make=make bin:patch=patch
+             py:pytest_timeout=python3-pytest-timeout bin:cc=gcc bin:make=make bin:patch=patch \
+             bin:ss=iproute2 bin:ip=iproute2
 LAB_DIRS  := $(wildcard labs/[0-9][0-9]-*)
 LAB_IDS   := $(foreach d,$(notdir $(LAB_DIRS)),$(firstword $(subst -, ,$(d))))
 

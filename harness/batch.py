@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Optional
 
-from . import paths, results
+from . import paths, results, sandbox
 
 ARCHIVES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 #: Limits on what one archive may unpack to (a zip bomb stops here).
@@ -467,6 +467,8 @@ def run(opts: argparse.Namespace) -> int:
     jobs = max(1, opts.jobs)
     print(f"grading {len(entries)} submissions of lab {lab.id} ({lab.title}) from {subs}, "
           f"{jobs} at a time, into {out}", file=sys.stderr, flush=True)
+    mode, why = ("off", "--no-sandbox") if opts.no_sandbox else sandbox.probe()
+    print(f"sandbox: {mode}" + (f" ({why})" if why else ""), file=sys.stderr, flush=True)
     progress = Progress(len(entries))
     outcomes: list[Outcome] = []
     started = time.monotonic()
@@ -493,8 +495,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--lab", default=os.environ.get("LAB", "01"), help="lab id, for example 01")
     ap.add_argument("--submissions", "-s", required=True, help="folder of submissions (folders or archives)")
     ap.add_argument("--out", help="output folder (default out/batch-LAB)")
-    ap.add_argument("--jobs", "-j", type=int, default=max(2, 2 * (os.cpu_count() or 1)),
-                    help="submissions graded at once (default: twice the number of cores)")
+    ap.add_argument("--jobs", "-j", type=int, default=max(4, 6 * (os.cpu_count() or 1)),
+                    help="submissions graded at once (default: six per core; most of a grading run "
+                         "waits on the tests' deadlines)")
     ap.add_argument("--grade-jobs", type=int, default=1,
                     help="tests of one submission run in parallel (pytest-xdist); default 1")
     ap.add_argument("--force", action="store_true", help="grade again submissions already graded")
