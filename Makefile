@@ -1,10 +1,16 @@
 # socklab: a socket-programming lab kit in C. Build, test and grade the labs.
 #
 #   make grade LAB=01 [IMPL=labs|solutions|PATH]   grade one lab (default: your code in labs/)
-#   make test                                       the kit's own tests (or, in a student
-#                                                   handout, every lab on your code)
-#   make all                                        build every lab's programs
-#   make clean                                      remove builds and grading output
+#         [GRADE_FLAGS="--hidden DIR -k EXPR --valgrind --pcap"]
+#   make test            the kit's own tests (in a student handout: every lab on your code)
+#   make all             build every lab's programs
+#   make docs            the Doxygen site in docs/html (make docs-instructor: with solutions)
+#   make plots           Lab 04's figures in docs/img, measured on this machine
+#   make bench           benchmarks beside iperf3, socat and ncat: bench/results.md
+#   make handout         student tarballs in dist/ (no solutions, mutants or hidden tests)
+#   make grade-batch LAB=01 SUBMISSIONS=DIR   grade a class: grades.csv, feedback, summary
+#   make autograder LAB=01 [HIDDEN=DIR]       a Gradescope autograder zip in dist/
+#   make clean           remove builds and grading output
 #
 # Missing Debian packages are installed when run as root; otherwise the exact apt-get
 # command is printed. See README.md.
@@ -30,7 +36,7 @@ all:
 	@for d in $(LAB_DIRS); do $(MAKE) --no-print-directory -C $$d all || exit 1; done
 
 help:
-	@sed -n '2,12p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,18p' Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	@$(DEPS_BIN)/ensure-deps $(TEST_DEPS)

@@ -213,22 +213,36 @@ class Run:
     seconds: float
 
 
-def run(cmd: list[str], timeout: float, cwd: Path = KIT, env: Optional[dict] = None) -> Run:
-    """Run `cmd` in its own process group; kill the group after `timeout` s (rc is then -9)."""
+def run(cmd: list[str], timeout: float, cwd: Path = KIT, env: Optional[dict] = None,
+        stdout_file: Optional[Path] = None) -> Run:
+    """Run `cmd` in its own process group; kill the group after `timeout` s (rc is then -9).
+
+    With `stdout_file` the program writes its output there instead of into a pipe that this
+    process must keep reading: a client that prints a line per request then pays for its
+    own writes only, not for a reader's wake-ups on the other core.
+    """
     t0 = time.monotonic()
-    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         start_new_session=True, preexec_fn=_raise_nofile, cwd=cwd, env=env)
+    sink = open(stdout_file, "wb") if stdout_file else subprocess.PIPE
     try:
-        out, err = p.communicate(timeout=timeout)
-        rc = p.returncode
-    except subprocess.TimeoutExpired:
-        _kill_group(p, grace=0.5)
-        out, err = p.communicate()
-        rc = -9
+        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.PIPE,
+                             start_new_session=True, preexec_fn=_raise_nofile, cwd=cwd, env=env)
+        try:
+            out, err = p.communicate(timeout=timeout)
+            rc = p.returncode
+        except subprocess.TimeoutExpired:
+            _kill_group(p, grace=0.5)
+            out, err = p.communicate()
+            rc = -9
+        finally:
+            if p.poll() is None:
+                _kill_group(p)
     finally:
-        if p.poll() is None:
-            _kill_group(p)
-    return Run(cmd, rc, out.decode(errors="replace"), err.decode(errors="replace"), time.monotonic() - t0)
+        if stdout_file:
+            sink.close()
+    seconds = time.monotonic() - t0
+    if stdout_file:
+        out = stdout_file.read_bytes()
+    return Run(cmd, rc, out.decode(errors="replace"), err.decode(errors="replace"), seconds)
 
 
 def keyvals(text: str) -> dict[str, str]:
@@ -313,6 +327,14 @@ class Report:
     def head(self, measure: str, ours: str, peer: str, r: float, target: str, met: Optional[bool]) -> None:
         verdict = "n/a" if met is None else ("met" if met else "**not met**")
         self.headline.append((measure, ours, peer, fmt_ratio(r) if isinstance(r, float) else r, target, verdict))
+
+
+def rel(path: Path) -> str:
+    """A path as the kit sees it (out/bench/lab01), or as it is when it is elsewhere."""
+    try:
+        return str(path.resolve().relative_to(KIT))
+    except ValueError:
+        return str(path)
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:
@@ -489,7 +511,7 @@ def bench_echo(rep: Report, sz: Sizes, tools: dict, work: Path) -> None:
     rep.data["echo"] = {"throughput": {k: v.values for k, v in thr.items()},
                         "p50": {k: v.values for k, v in lat50.items()},
                         "p99": {k: v.values for k, v in lat99.items()}}
-    cmds = [f"{bindir.name}/echo_server -b {HOST} -p 0",
+    cmds = [f"{rel(bindir)}/echo_server -b {HOST} -p 0",
             f"socat TCP-LISTEN:PORT,bind={HOST},reuseaddr,fork EXEC:cat",
             f"socat -b 65536 TCP-LISTEN:PORT,bind={HOST},reuseaddr,fork EXEC:cat",
             f"iperf3 -s -B {HOST} -p PORT",
@@ -541,7 +563,8 @@ def bench_udp(rep: Report, sz: Sizes, tools: dict, work: Path) -> None:
                           work, r"listening on \S+ \S+ \S+:(\d+)", kind=socket.SOCK_DGRAM)
 
     def requests_per_s(name: str, port: int) -> None:
-        r = run([client, "-c", str(sz.udp_requests), HOST, str(port)], timeout=120)
+        r = run([client, "-c", str(sz.udp_requests), HOST, str(port)], timeout=120,
+                stdout_file=work / "udp_client.out")
         summary = re.search(r"(\d+) requests, (\d+) replied", r.out)
         if r.rc != 0 or not summary or summary.group(1) != summary.group(2):
             raise BenchError(f"udp_client to {name}: exit {r.rc}: {r.out[-300:]} {r.err[-300:]}")
@@ -589,7 +612,7 @@ def bench_udp(rep: Report, sz: Sizes, tools: dict, work: Path) -> None:
              statistics.median(p30["measured"]) / statistics.median(p30["predicted"]), "—", None)
     rep.data["udp"] = {"rate": {k: v.values for k, v in rate.items()}, "floor": floor.values,
                        "loss": {str(k): v for k, v in loss_data.items()}}
-    cmds = [f"{bindir.name}/udp_server -b {HOST} -p 0",
+    cmds = [f"{rel(bindir)}/udp_server -b {HOST} -p 0",
             f"socat UDP-LISTEN:PORT,bind={HOST} PIPE",
             f"udp_client -c {sz.udp_requests} {HOST} PORT                 # each server",
             f"echo_ping -u {HOST} PORT {sz.pings}                          # bench/tools/echo_ping.c",
@@ -602,8 +625,11 @@ def bench_udp(rep: Report, sz: Sizes, tools: dict, work: Path) -> None:
     rep.section(
         "## UDP (Lab 02)\n\n"
         f"Requests per second: the reference udp_client sends {sz.udp_requests} requests of 64 bytes one "
-        "at a time (wall time of the whole client run, exec included) to the reference udp_server and "
-        "to socat as a UDP echo peer. The floor is one round trip of a minimal C client, 1 / mean RTT.\n\n"
+        "at a time (wall time of the whole client run, exec included; its line per request goes to a "
+        "file) to the reference udp_server and to socat as a UDP echo peer. The floor is one round trip "
+        "of a minimal C client (send, blocking recv), 1 / mean RTT; udp_client makes four system calls "
+        "per request (sendto, poll for its timeout, recvfrom, and the write of its line), the floor two."
+        "\n\n"
         + commands_block(cmds) + "\n"
         + table(["server", "requests/s", "ours ÷ this"], rate_rows)
         + f"\nUnder seeded loss (the server drops each datagram with probability P, seed 1), "
@@ -772,7 +798,7 @@ def bench_chat(rep: Report, sz: Sizes, tools: dict, work: Path) -> None:
                         "slow": slow_kv, "capacity": capacity,
                         "windows": {f"{k[0]}|{k[1]}": v for k, v in windows.items()},
                         "failures": {f"{k[0]}|{k[1]}": v for k, v in failures.items()}}
-    cmds = [f"{bindir.name}/chat_server -b {HOST} -p 0",
+    cmds = [f"{rel(bindir)}/chat_server -b {HOST} -p 0",
             f"ncat -l --chat -m 2000 {HOST} PORT                 # RLIMIT_NOFILE {NOFILE} for both",
             f"chat_load join {HOST} PORT N                     # N = {', '.join(map(str, sz.join_sizes))}",
             f"chat_load rate {HOST} PORT {sz.rate_clients} {sz.rate_rounds}",
@@ -953,7 +979,7 @@ def write_results(rep: Report, machine: str, busy: list[str], argv: list[str], s
     if busy:
         lines += [f"Other busy processes at the start (they take CPU from every measurement): "
                   f"{'; '.join(busy)}.", ""]
-    lines += [f"Written by `{' '.join(argv)}` in {seconds:.0f} s (`make bench`; bench/bench.py). "
+    lines += [f"Written by `{' '.join(argv)}` (bench/bench.py) in {seconds:.0f} s. "
               "Benchmarks are not tests: a missed target is reported here and never fails CI.", "",
               "A ratio is the median of the per-repetition ratios: ours and the peer ran back to back "
               "in each repetition, so that load from other processes falls on both alike. "

@@ -315,8 +315,8 @@ def feedback_text(lab: paths.Lab, o: Outcome) -> str:
         for t in shown:
             st = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP", "not run": "NOT RUN"}.get(
                 t.get("outcome"), (t["status"] or "").upper())
-            lines.append(f"  {t['name']:<{width}}  {t['score']:g}/{t['max_score']:g}".ljust(width + 12)
-                         + f"  {st}")
+            pts = f"{t['score']:g}/{t['max_score']:g}"
+            lines.append(f"  {t['name']:<{width}}  {pts:>7}  {st}")
     if hidden:
         got = sum(t["score"] for t in hidden)
         top = sum(t["max_score"] for t in hidden)

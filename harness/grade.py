@@ -1,7 +1,11 @@
 """The grader: build one lab from a folder of sources, run its tests, report and score.
 
     python -m harness.grade --lab 01 [--impl labs|solutions|PATH] [--out DIR] [--jobs N]
-                            [--hidden DIR] [-k EXPR] [--timeout S]
+                            [--hidden DIR] [-k EXPR] [--timeout S] [--quiet]
+                            [--valgrind] [--pcap]
+
+--valgrind builds without sanitizers and runs every program under memcheck; --pcap keeps a
+packet capture of the loopback traffic of each failing test (where tcpdump runs).
 
 It writes into the output folder (default out/grade-LAB-IMPL):
     build.log      the compiler's messages
@@ -162,6 +166,9 @@ def grade(args: argparse.Namespace) -> int:
             if (hidden[0].parent / "conftest.py").is_file():
                 shutil.copy2(hidden[0].parent / "conftest.py", out / "hidden" / "conftest.py")
         if box.mode != "namespaces":
+            if hidden and box.mode == "user" and Path(hidden_dir).stat().st_mode & 0o005:
+                print(f"note: without namespaces the student's programs can read {hidden_dir}: "
+                      f"make it root-only (chmod 700) to keep the hidden tests hidden")
             return run_grading(lab, src, out, args, box.config, copies, started)
         hide = [paths.SOLUTIONS, *([Path(hidden_dir)] if hidden_dir else []), *map(Path, args.hide or [])]
         writable = [out, *[Path(p).resolve().parent for p in args.results_json or []]]
@@ -172,8 +179,8 @@ def grade(args: argparse.Namespace) -> int:
         rc = run_bounded(box.command(inner, writable, hide), None, args.timeout + 30,
                          env=sandbox.child_env(box.config))
         data = results.load(out / "results.json")
-        if rc in (0, 1) and data and data.get("tests"):
-            return rc
+        if rc in (0, 1) and data is not None:
+            return rc  # the run inside reported (and wrote results.json) itself
         # The run inside did not finish its report: killed at the time bound, or it failed.
         why = ("The grading run was stopped after its time bound" if rc is None else
                f"The grading run failed (exit status {rc})")

@@ -146,8 +146,14 @@ def exchange(host: str, port: int, payload: bytes, timeout: float = 10.0) -> tup
     except OSError as e:
         problem = f"recv failed: {e.strerror or e}"
     finally:
+        # The sender may still be in sendall() or shutdown(): stop it, then wait for it before
+        # closing, so that it never calls into a closed (or reused) descriptor.
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        t.join(2)
         s.close()
-        t.join(1)
     if problem is None and sender_error:
         problem = f"sending failed: {sender_error[0]}"
     return bytes(got), problem

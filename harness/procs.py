@@ -58,6 +58,7 @@ class Limits:
     uid, gid: when set (the grader runs as root), the program drops to this unprivileged
     user and group, with no supplementary groups and no way back (PR_SET_NO_NEW_PRIVS),
     after the limits are set. See harness/sandbox.py.
+    nice: added to the program's nice value (a program that spins yields to the harness).
     """
 
     cpu_s: Optional[int] = 60
@@ -69,6 +70,7 @@ class Limits:
     address_space: Optional[int] = None
     uid: Optional[int] = None
     gid: Optional[int] = None
+    nice: Optional[int] = None
 
     def apply(self) -> None:
         """Set the limits in the calling process (runs in the child, before exec)."""
@@ -89,6 +91,8 @@ class Limits:
                 value = min(value, hard)
             # Lower the hard limit too, so the program cannot raise its own soft limit back.
             resource.setrlimit(which, (value, value))
+        if self.nice:
+            os.nice(self.nice)
         if self.gid is not None:
             os.setgroups([])
             os.setresgid(self.gid, self.gid, self.gid)
@@ -372,7 +376,7 @@ class Program:
         except ProcessLookupError:
             pass
 
-    def stop(self, sig: int = signal.SIGTERM, grace: float = 2.0) -> int:
+    def stop(self, sig: int = signal.SIGTERM, grace: float = 1.0) -> int:
         """Signal the group, wait `grace` s, then SIGKILL the group; always reaps. Returns the exit code."""
         if self.alive():
             self.send_signal(sig)

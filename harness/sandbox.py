@@ -38,7 +38,14 @@ observed.
 Limits on every student program (procs.Limits): CPU seconds, file size, open files,
 processes (per user id) and memory: RLIMIT_AS for a plain build; for an ASan build, which
 reserves terabytes of address space (so RLIMIT_AS and RLIMIT_DATA would stop it at
-start-up), ASan's own hard_rss_limit_mb.
+start-up), ASan's own hard_rss_limit_mb. Programs also run 5 nicer than the harness, so that
+one spinning in a loop (recv() == 0 taken for data) slows the grader's own processes less.
+Programs get a small environment (PATH, LANG, HOME and TMPDIR in their own folder, the
+SOCKLAB_* settings), not the grader's.
+
+Environment: SOCKLAB_SANDBOX_MODE=off|user (ask for less), SOCKLAB_NPROC (64),
+SOCKLAB_MEMORY_MB (1024), SOCKLAB_TMPFS_MB (384), SOCKLAB_NICE (5), SOCKLAB_UID_BASE (61000),
+SOCKLAB_SANDBOX_TMP (where the run's folder is made; default /tmp).
 """
 from __future__ import annotations
 
@@ -73,10 +80,13 @@ UID_COUNT = 512
 LOCK_DIR = Path(os.environ.get("SOCKLAB_UID_LOCKS", "/tmp/.socklab-uids"))
 
 #: Defaults; each can be changed with an environment variable of the same name in capitals
-#: (SOCKLAB_NPROC, SOCKLAB_MEMORY_MB, SOCKLAB_TMPFS_MB).
+#: (SOCKLAB_NPROC, SOCKLAB_MEMORY_MB, SOCKLAB_TMPFS_MB, SOCKLAB_NICE).
 DEFAULT_NPROC = 64
 DEFAULT_MEMORY_MB = 1024
 DEFAULT_TMPFS_MB = 384
+#: Student programs run this much nicer than the harness: one that spins in a loop (a classic
+#: bug) then slows the grader's own processes less (SOCKLAB_NICE).
+DEFAULT_NICE = 5
 #: Where student programs may write besides their working folder: small fresh tmpfs each.
 SCRATCH_DIRS = ("/dev/shm", "/var/tmp", "/run/lock")
 #: Environment variables a student program inherits (everything else is dropped).
@@ -109,6 +119,7 @@ class Config:
     nproc: int = DEFAULT_NPROC
     memory_mb: int = DEFAULT_MEMORY_MB
     tmpfs_mb: int = DEFAULT_TMPFS_MB
+    nice: int = DEFAULT_NICE
 
     @property
     def src(self) -> Path:
@@ -234,12 +245,12 @@ def _proc_uid_state(pid_dir: Path) -> tuple[int, str]:
     return uid, state
 
 
-def pids_of_uid(uid: int) -> list[int]:
-    """Live (not zombie) processes whose real user id is `uid`."""
+def pids_of_uid(uid: int, zombies: bool = False) -> list[int]:
+    """Processes whose real user id is `uid`: the live ones (and the zombies too if asked)."""
     found = []
     for d in Path("/proc").glob("[0-9]*"):
         u, state = _proc_uid_state(d)
-        if u == uid and state != "Z":
+        if u == uid and (zombies or state != "Z"):
             found.append(int(d.name))
     return found
 
@@ -263,14 +274,19 @@ def _kill_all_as(uid: int) -> None:
     os.waitpid(pid, 0)
 
 
-def kill_uid(uid: int, rounds: int = 50) -> bool:
-    """Kill every process of user `uid`, again until none is left (a fork bomb races one kill)."""
+def kill_uid(uid: int, rounds: int = 50, reaped_within: float = 3.0) -> bool:
+    """Kill every process of user `uid`, again until none is left (a fork bomb races one kill),
+    then wait (up to `reaped_within` s) until their zombies are reaped too: a zombie still counts
+    against RLIMIT_NPROC, and the next test's program (or LeakSanitizer's helper) could not start."""
     for i in range(rounds):
         if not pids_of_uid(uid):
-            return True
+            break
         _kill_all_as(uid)
         if i:
             time.sleep(min(0.002 * i, 0.05))
+    deadline = time.monotonic() + reaped_within
+    while pids_of_uid(uid, zombies=True) and time.monotonic() < deadline:
+        time.sleep(0.01)
     return not pids_of_uid(uid)
 
 
@@ -349,6 +365,8 @@ def program_defaults(binary: Path, kwargs: dict) -> dict:
     else:
         from dataclasses import replace
         limits = replace(limits)
+    if limits.nice is None:
+        limits.nice = cfg.nice
     if uid is not None:
         limits.uid = uid if limits.uid is None else limits.uid
         limits.gid = uid if limits.gid is None else limits.gid
@@ -506,7 +524,8 @@ class Sandbox:
         self.config = Config(mode=mode, root=str(self.root), uids=uids, reason=reason,
                              nproc=_env_int("SOCKLAB_NPROC", DEFAULT_NPROC),
                              memory_mb=_env_int("SOCKLAB_MEMORY_MB", DEFAULT_MEMORY_MB),
-                             tmpfs_mb=_env_int("SOCKLAB_TMPFS_MB", DEFAULT_TMPFS_MB))
+                             tmpfs_mb=_env_int("SOCKLAB_TMPFS_MB", DEFAULT_TMPFS_MB),
+                             nice=_env_int("SOCKLAB_NICE", DEFAULT_NICE))
         self.config.run.mkdir(mode=0o711)
         os.chmod(self.config.run, 0o711)
 

@@ -37,6 +37,7 @@ KIT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(KIT))
 
 from harness import handout, paths, sandbox  # noqa: E402
+from harness.selftest.kitutil import assert_nothing_left, leftovers, sandbox_folder  # noqa: E402,F401
 
 LAB = paths.find_lab("01")
 HOSTILE = Path(__file__).parent / "hostile"
@@ -77,38 +78,6 @@ def grade(src: Path, out: Path, select: str | None = QUICK, timeout: float = 120
     return r.returncode, data, seconds, r.stdout.decode("utf-8", "replace")
 
 
-def sandbox_folder(output: str) -> str:
-    m = re.search(r"^sandbox: .*; folder (\S+)$", output, re.M)
-    assert m, f"the grader did not name its sandbox:\n{output}"
-    return m.group(1)
-
-
-def leftovers(marker: str) -> list[str]:
-    """Live processes whose command line or environment mentions `marker` (a sandbox folder)."""
-    found = []
-    for d in Path("/proc").glob("[0-9]*"):
-        try:
-            if int(d.name) == os.getpid():
-                continue
-            blob = (d / "cmdline").read_bytes() + b"\0" + (d / "environ").read_bytes()
-            state = next((l for l in (d / "status").read_text().splitlines() if l.startswith("State:")), "")
-        except OSError:
-            continue
-        if marker.encode() in blob and "Z" not in state.split()[1:2]:
-            cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            found.append(f"{d.name}: {cmd}")
-    return found
-
-
-def assert_nothing_left(output: str) -> None:
-    folder = sandbox_folder(output)
-    deadline = time.monotonic() + 5
-    while True:
-        left = leftovers(folder)
-        if not left or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
-    assert not left, "processes left running after grading:\n" + "\n".join(left)
 
 
 def outcome(data: dict) -> tuple[set, set]:
@@ -546,6 +515,9 @@ def autograder_zip(tmp_path_factory):
 @pytest.mark.timeout(200)
 @pytest.mark.parametrize("kind", ["good", "broken", "malicious", "out-of-time"])
 def test_gradescope_autograder(kind, autograder_zip, tmp_path):
+    if kind == "malicious" and MODE == "off":
+        # As the grader's own user, a program can rewrite any results file it finds.
+        pytest.skip(f"a malicious submission needs the grader's root sandbox ({WHY})")
     with zipfile.ZipFile(autograder_zip) as zf:
         names = zf.namelist()
         assert {"setup.sh", "run_autograder"} <= set(names)

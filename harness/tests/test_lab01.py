@@ -31,7 +31,7 @@ def start_server(spawn, *args, host=HOST):
                         hint="the server must print 'listening on ADDR:PORT' after listen() (§3.1, §4.1)")
 
 
-def check_echo(server, host, port, payload, *, what, hint, timeout=4.0):
+def check_echo(server, host, port, payload, *, what, hint, timeout=2.0):
     """Send payload to the server, half-close, and check the echo byte for byte."""
     got, problem = exchange(host, port, payload, timeout=timeout)
     details = [f"  problem: {problem}"] if problem else []
