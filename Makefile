@@ -36,7 +36,7 @@ all:
 	@for d in $(LAB_DIRS); do $(MAKE) --no-print-directory -C $$d all || exit 1; done
 
 help:
-	@sed -n '2,18p' Makefile | sed 's/^# \{0,1\}//'
+	@awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' Makefile
 
 deps:
 	@$(DEPS_BIN)/ensure-deps $(TEST_DEPS)
