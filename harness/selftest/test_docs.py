@@ -378,7 +378,7 @@ def check_path(token: str, page: Path, cwd: Path) -> str | None:
     absolute = token.startswith(("/proc/sys/", "/etc/", "/usr/include/"))
     if not (looks_like_source or in_kit or absolute):
         return None
-    if token.startswith(("out/", "build/")) or "/build/" in token or "/out/" in token:
+    if token.startswith(("out/", "build/", "dist/", "docs/html")) or "/build/" in token or "/out/" in token:
         return None                                              # made by a build or a run
     if absolute:
         return None if Path(token).exists() else f"`{token}`: no such file on this machine"
