@@ -973,13 +973,40 @@ def plot_chat(rep: Report, names: list, sz: Sizes, join: dict, b50: dict, b99: d
 
 
 # ---- main -------------------------------------------------------------------------------------
+NOTES = """## Reading the numbers
+
+- **Echo beside iperf3.** An echo moves every byte through four copies between the programs and
+  the kernel (the client's send, the server's recv and send, the client's recv), iperf3's one-way
+  stream through two. With both cores busy, half of iperf3's rate is about the most an echo
+  through recv() and send() can reach on two cores; the 0.5 target sits at that bound, so load from
+  other processes decides on which side of it a run falls.
+- **Joins.** The reference tells every client `* guestN joined`, one send() per client per pass of
+  its select() loop: 1000 joins cost about 1000²/k send()s, where k is the number of joins one pass
+  takes, and every client must read them. The driver lets 8 clients join at once (ncat's listen
+  backlog is 10), so k ≤ 8; the table of joins at once shows how the time falls as k grows. ncat
+  sends every client the whole `already connected` list at every join: about 8 GB for 1000 joins.
+  Its time is bandwidth, ours is wake-ups, and wake-ups suffer more from other load on the machine.
+- **Latency** is measured until the last receiver has the line, by one driver that reads 100
+  sockets in turn: a few µs of each broadcast figure are the driver's own recv() calls, the same
+  for both servers. A p99 of about 40 ms from ncat, where it shows, fits Nagle's algorithm holding a
+  line until the delayed ACK of the one before (ncat relays each line with one send() and does not
+  set TCP_NODELAY; the reference does).
+- **Noise.** This is a shared two-core virtual machine: the load average at the start and the
+  end, and the busy processes, say how quiet the run was. Ranges wider than a factor of two in a
+  row mean that other processes took the CPU during it; the ratios, from back-to-back pairs, move
+  less than the values.
+"""
+
+
 def write_results(rep: Report, machine: str, busy: list[str], argv: list[str], seconds: float) -> Path:
     lines = ["# socklab benchmarks" + (" (smoke run)" if rep.smoke else ""), "",
              f"Machine: {machine}.", ""]
     if busy:
         lines += [f"Other busy processes at the start (they take CPU from every measurement): "
                   f"{'; '.join(busy)}.", ""]
-    lines += [f"Written by `{' '.join(argv)}` (bench/bench.py) in {seconds:.0f} s. "
+    end_load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    lines += [f"Written by `{' '.join(argv)}` (bench/bench.py) in {seconds:.0f} s; load average at the end "
+              f"{end_load}. "
               "Benchmarks are not tests: a missed target is reported here and never fails CI.", "",
               "A ratio is the median of the per-repetition ratios: ours and the peer ran back to back "
               "in each repetition, so that load from other processes falls on both alike. "
@@ -989,6 +1016,7 @@ def write_results(rep: Report, machine: str, busy: list[str], argv: list[str], s
     if rep.problems:
         lines += ["## Parts that did not run", ""] + [f"- {p}" for p in rep.problems] + [""]
     lines += rep.sections
+    lines += [NOTES]
     path = rep.out / "results.md"
     path.write_text("\n".join(lines))
     rep.data["pids"] = STARTED

@@ -29,14 +29,11 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
-import io
 import json
 import os
 import re
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tarfile
 import threading
@@ -48,6 +45,7 @@ from pathlib import Path, PurePosixPath
 from typing import Optional
 
 from . import paths, results, sandbox
+from .grade import run_bounded
 
 ARCHIVES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 #: Limits on what one archive may unpack to (a zip bomb stops here).
@@ -272,19 +270,8 @@ def grade_one(lab: paths.Lab, student: str, entry: Path, work: Path, opts: argpa
         if opts.no_sandbox:
             cmd += ["--no-sandbox"]
         cmd += ["--hide", str(Path(opts.submissions).resolve())]
-        with open(work / "grade.txt", "wb") as log:
-            p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                 cwd=paths.KIT, start_new_session=True)
-            try:
-                rc: Optional[int] = p.wait(opts.timeout + 90)
-            except subprocess.TimeoutExpired:
-                rc = None
-            finally:
-                try:
-                    os.killpg(p.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                p.wait()
+        (work / "grade.txt").unlink(missing_ok=True)
+        rc: Optional[int] = run_bounded(cmd, work / "grade.txt", opts.timeout + 90)
         data = results.load(out / "results.json")
         status = _status(data, out, rc)
         tests = [{k: t.get(k) for k in ("name", "score", "max_score", "status", "visibility", "output")}

@@ -230,34 +230,33 @@ def spawn(request: pytest.FixtureRequest, lab_build: Build):
         pytest.fail("\n\n".join(crashes), pytrace=False)
 
 
+def closing_factory(cls):
+    """A fixture body: yield a factory for `cls` objects, then close() every one it made.
+
+    Use it as `yield from closing_factory(EchoPeer)` in a fixture.
+    """
+    made = []
+
+    def make(*args, **kwargs):
+        obj = cls(*args, **kwargs)
+        made.append(obj)
+        return obj
+
+    yield make
+    for obj in made:
+        obj.close()
+
+
 @pytest.fixture
 def echo_peer():
     """A factory for trusted Python echo servers on loopback: echo_peer(family=..., behaviour=...)."""
-    made: list[EchoPeer] = []
-
-    def make(*args, **kwargs) -> EchoPeer:
-        peer = EchoPeer(*args, **kwargs)
-        made.append(peer)
-        return peer
-
-    yield make
-    for peer in made:
-        peer.close()
+    yield from closing_factory(EchoPeer)
 
 
 @pytest.fixture
 def fragmenting_proxy():
     """A factory for FragmentingProxy((host, port), chunk=1, delay_s=0.001); closed at teardown."""
-    made: list[FragmentingProxy] = []
-
-    def make(*args, **kwargs) -> FragmentingProxy:
-        proxy = FragmentingProxy(*args, **kwargs)
-        made.append(proxy)
-        return proxy
-
-    yield make
-    for proxy in made:
-        proxy.close()
+    yield from closing_factory(FragmentingProxy)
 
 
 # ---- reports -----------------------------------------------------------------------------

@@ -13,13 +13,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 from .. import batch, paths, results
+from ..grade import run_bounded
 
 ROOT_ENV = "SOCKLAB_AUTOGRADER_ROOT"
 
@@ -71,17 +70,7 @@ def run() -> int:
             # Where the container forbids namespaces the tests cannot be mounted out of sight:
             # keep them root-only, so the student's programs cannot print them.
             os.chmod(hidden, 0o700)
-    p = subprocess.Popen(cmd, cwd=paths.KIT, stdin=subprocess.DEVNULL, start_new_session=True)
-    try:
-        rc = p.wait(timeout + 60)
-    except subprocess.TimeoutExpired:
-        rc = None
-    finally:
-        try:
-            os.killpg(p.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        p.wait()
+    rc = run_bounded(cmd, None, timeout + 60)
 
     data = results.load(res)
     if not data or not isinstance(data.get("tests"), list) or not data["tests"]:

@@ -20,6 +20,7 @@ from typing import Optional
 
 import pytest
 
+from harness.plugin import closing_factory
 from harness import feedback as fb
 from harness.udpproxy import Datagram, Faults, UdpEchoPeer, UdpProxy, recv_stamped, stamped_socket
 
@@ -34,31 +35,13 @@ MAGIC = b"SL"
 @pytest.fixture
 def udp_proxy():
     """A factory for UdpProxy(target, c2s=Faults(...), s2c=Faults(...), seed=0); closed at teardown."""
-    made: list[UdpProxy] = []
-
-    def make(*args, **kwargs) -> UdpProxy:
-        proxy = UdpProxy(*args, **kwargs)
-        made.append(proxy)
-        return proxy
-
-    yield make
-    for proxy in made:
-        proxy.close()
+    yield from closing_factory(UdpProxy)
 
 
 @pytest.fixture
 def udp_echo():
     """A factory for trusted UDP echo peers, UdpEchoPeer(family=..., reply=...); closed at teardown."""
-    made: list[UdpEchoPeer] = []
-
-    def make(*args, **kwargs) -> UdpEchoPeer:
-        peer = UdpEchoPeer(*args, **kwargs)
-        made.append(peer)
-        return peer
-
-    yield make
-    for peer in made:
-        peer.close()
+    yield from closing_factory(UdpEchoPeer)
 
 
 @pytest.fixture
