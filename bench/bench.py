@@ -521,7 +521,7 @@ def bench_echo(rep: Report, sz: Sizes, tools: dict, work: Path) -> None:
     rep.section(
         "## Echo (Lab 01)\n\n"
         f"Throughput: {sz.stream_bytes // MiB} MiB pushed through the echo server and read back "
-        "concurrently by one poll() loop (bench/tools/echo_stream.c, 64 KiB send()s and recv()s, "
+        "concurrently by one poll() loop (bench/tools/echo_stream.c, 256 KiB send()s and recv()s, "
         "contents of one recv() in 16 checked), bytes echoed per second from connect to the last byte. "
         "iperf3 moves its bytes one way only: it is the ceiling of one TCP stream on this loopback. "
         f"Latency: {sz.pings} round trips of 1 byte with TCP_NODELAY after 100 of warm-up "
