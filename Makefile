@@ -5,6 +5,7 @@
 #   make test            the kit's own tests (in a student handout: every lab on your code)
 #   make all             build every lab's programs
 #   make docs            the Doxygen site in docs/html (make docs-instructor: with solutions)
+#   make spec LAB=01     the lab's requirement matrix: handout label, tests, points
 #   make plots           Lab 04's figures in docs/img, measured on this machine
 #   make bench           benchmarks beside iperf3, socat and ncat: bench/results.md
 #   make handout         student tarballs in dist/ (no solutions, mutants or hidden tests)
@@ -104,6 +105,11 @@ bench: bench-deps
 bench-smoke: bench-deps
 	$(PYTHON) bench/bench.py --smoke --out out/bench-smoke
 selftest: bench-deps
+
+# ---- Traceability (issue 11): every labelled requirement [R3.2-4] of a handout and its tests.
+.PHONY: spec
+spec: deps
+	$(PYTHON) -m harness.spec --lab $(LAB)
 
 # ---- Lab 04: `make plots` draws the handout's two figures from this machine's measurements:
 # docs/img/nagle-latency.png and docs/img/bufsize-throughput.png (see harness/plots.py).

@@ -5,6 +5,7 @@ the kit get the same fixtures.
 
 Markers:
     points(n)        what the test is worth in the grade (every graded test has one)
+    spec(*labels)    the handout requirements the test checks, e.g. spec("R3.2-4") (harness/spec.py)
     visibility(v)    Gradescope visibility: visible (default), hidden, after_due_date, after_published
 
 Fixtures:
@@ -46,6 +47,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="the grader's build log; when it marks a failed build every test fails with it")
     g.addoption("--evidence", default=os.environ.get("SOCKLAB_EVIDENCE"),
                 help="folder where a failing test's program output is kept")
+    g.addoption("--spec-report", default=None,
+                help="write each collected test's points and spec labels to this JSON file (harness/spec.py)")
     g.addoption("--pcap", action="store_true", default=os.environ.get("SOCKLAB_PCAP") == "1",
                 help="record each test's loopback traffic with tcpdump; keep it when the test fails (pcap.py)")
 
@@ -55,7 +58,26 @@ def pytest_configure(config: pytest.Config) -> None:
     pcap.register(config)
     config.addinivalue_line("markers", "points(n): points the test is worth in the grade")
     config.addinivalue_line(
+        "markers", "spec(*labels): the handout requirements the test checks, such as spec('R3.2-4')")
+    # Each lab's peers, proxies and fixtures (harness/labs/labNN.py), for its tests and hidden ones.
+    for name in lab_plugins():
+        if not config.pluginmanager.has_plugin(name):
+            config.pluginmanager.import_plugin(name)
+    config.addinivalue_line(
         "markers", "visibility(v): Gradescope visibility (visible, hidden, after_due_date, after_published)")
+
+
+def lab_plugins() -> list[str]:
+    """The module names of the per-lab support plugins: harness.labs.lab01, harness.labs.lab02, ..."""
+    return [f"harness.labs.{p.stem}" for p in sorted((Path(__file__).parent / "labs").glob("lab[0-9][0-9].py"))]
+
+
+def spec_labels(item: pytest.Item) -> list[str]:
+    """The requirement labels a test names with @pytest.mark.spec (every spec marker, in order)."""
+    labels: list[str] = []
+    for m in item.iter_markers("spec"):
+        labels.extend(a for a in m.args if a not in labels)
+    return labels
 
 
 def _marker_arg(item: pytest.Item, name: str, default):
@@ -75,6 +97,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         doc = (getattr(item, "function", None).__doc__ or "").strip().splitlines() if hasattr(item, "function") else []
         if doc:
             item.user_properties.append(("title", doc[0]))
+        labels = spec_labels(item)
+        if labels:
+            item.user_properties.append(("spec", " ".join(labels)))
+    if items:
+        where = items[0].config.getoption("--spec-report")
+        if where:
+            import json
+            Path(where).write_text(json.dumps([
+                {"name": i.nodeid.split("::", 1)[-1], "points": _marker_arg(i, "points", 0),
+                 "spec": spec_labels(i)} for i in items]))
 
 
 # ---- the build ---------------------------------------------------------------------------
