@@ -33,7 +33,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import paths, results, sandbox
+from . import compat, paths, results, sandbox
 
 #: Hidden tests: modules named test_labNN*.py in this folder also count.
 HIDDEN_ENV = "SOCKLAB_HIDDEN"
@@ -213,6 +213,9 @@ def run_grading(lab: paths.Lab, src: Path, out: Path, args: argparse.Namespace, 
     # "::test_x", and two hidden modules' tests would then share names.
     modules = [lab.test_module] + sorted({m.parent for m in hidden})
     log = out / "pytest.log"
+    # Which pytest graded (the old-pytest check, `make compat-check`, reads this line).
+    with open(log, "a") as f:
+        f.write(f"socklab: {compat.versions_line()}\n")
     env = sandbox.child_env(cfg)
     extra = ["--basetemp", str(cfg.basetemp)]
     for p in args.results_json or []:
@@ -274,6 +277,14 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = list(argv if argv is not None else sys.argv[1:])
     if args.pcap:
         os.environ["SOCKLAB_PCAP"] = "1"  # the child pytest's --pcap (harness/pcap.py)
+    problems = compat.too_old()
+    if problems:
+        # Before anything else: an old pytest fails later in ways a student cannot read.
+        print(f"grade: the Python packages of {sys.executable} cannot run the grader:", file=sys.stderr)
+        for line in problems:
+            print(f"  {line}", file=sys.stderr)
+        print(f"  {compat.INSTALL_HINT}", file=sys.stderr)
+        return 2
     return grade(args)
 
 

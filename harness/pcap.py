@@ -34,6 +34,7 @@ from typing import Optional
 import pytest
 
 from . import paths
+from .compat import NodeKey
 from .procs import LISTENING
 
 #: Bytes kept of each packet: the headers and the first 200 or so bytes of payload.
@@ -47,8 +48,8 @@ STOP_TIMEOUT = 3.0
 #: The first four bytes of a pcap file (microsecond timestamps), as written on little- and big-endian machines.
 PCAP_MAGICS = (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4")
 
-CAPTURE_KEY = pytest.StashKey["Capture"]()
-FAILED_KEY = pytest.StashKey[bool]()
+CAPTURE_KEY = NodeKey("capture")
+FAILED_KEY = NodeKey("pcap_failed")
 
 
 class CaptureError(RuntimeError):
@@ -152,7 +153,7 @@ class PcapRecorder:
         # Before the fixtures: servers started by fixtures are captured from their first SYN.
         if not self.broken:
             try:
-                item.stash[CAPTURE_KEY] = Capture(self._path(item))
+                CAPTURE_KEY.set(item, Capture(self._path(item)))
             except CaptureError as e:
                 # Not allowed here (no root, a sandbox): say so once and stop trying.
                 self.broken = str(e)
@@ -162,10 +163,10 @@ class PcapRecorder:
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
         outcome = yield
         report = outcome.get_result()
-        capture = item.stash.get(CAPTURE_KEY, None)
-        if report.failed and not item.stash.get(FAILED_KEY, False):
+        capture = CAPTURE_KEY.get(item, None)
+        if report.failed and not FAILED_KEY.get(item, False):
             # The first failed phase carries the note: the grader's results.json shows that one.
-            item.stash[FAILED_KEY] = True
+            FAILED_KEY.set(item, True)
             if capture is not None:
                 report.sections.append(("packet capture", self._note(item, capture.path)))
             elif self.broken:
@@ -173,14 +174,14 @@ class PcapRecorder:
         if report.when == "teardown" and capture is not None:
             # The fixtures are torn down: the programs are stopped, their last FIN or RST sent.
             capture.stop()
-            if not item.stash.get(FAILED_KEY, False):
+            if not FAILED_KEY.get(item, False):
                 capture.path.unlink(missing_ok=True)
 
     def _note(self, item: pytest.Item, path: Path) -> str:
         from .plugin import PROGRAMS_KEY  # here, not at the top: plugin.py imports this module
 
         ports = []
-        for p in item.stash.get(PROGRAMS_KEY, []):
+        for p in PROGRAMS_KEY.get(item, []):
             ports += [int(m.group(2)) for m in LISTENING.finditer(p.stdout)]
         text = (f"the loopback traffic of this test is in {path}\n"
                 f"open it in Wireshark, or run: tcpdump -nn -A -r {path}")

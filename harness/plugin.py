@@ -27,12 +27,14 @@ from typing import Optional
 import pytest
 
 from . import paths, sandbox
+from .compat import NodeKey
 from .peers import EchoPeer
 from .procs import Program, ProgramError
 from .proxy import FragmentingProxy
 
-PROGRAMS_KEY = pytest.StashKey[list]()
-CALL_FAILED_KEY = pytest.StashKey[bool]()
+# Per-test state on the item (pytest.StashKey needs pytest 7; harness/compat.py works on 6.0 too).
+PROGRAMS_KEY = NodeKey("programs")
+CALL_FAILED_KEY = NodeKey("call_failed")
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
 
 
@@ -249,7 +251,7 @@ def spawn(request: pytest.FixtureRequest, lab_build: Build):
     at teardown. A program that crashed or tripped a sanitizer fails the test.
     """
     programs: list[Program] = []
-    request.node.stash[PROGRAMS_KEY] = programs
+    PROGRAMS_KEY.set(request.node, programs)
     yield Spawner(lab_build, programs)
     crashes = []
     for p in programs:
@@ -259,7 +261,7 @@ def spawn(request: pytest.FixtureRequest, lab_build: Build):
             crashes.append(report)
     # Whatever escaped its process group (setsid, a double fork) dies here too.
     sandbox.after_test()
-    if crashes and not request.node.stash.get(CALL_FAILED_KEY, False):
+    if crashes and not CALL_FAILED_KEY.get(request.node, False):
         pytest.fail("\n\n".join(crashes), pytrace=False)
 
 
@@ -317,9 +319,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     """Add each program's crash report and stderr tail to a failing test's report; keep the evidence."""
     outcome = yield
     report = outcome.get_result()
-    programs = item.stash.get(PROGRAMS_KEY, [])
+    programs = PROGRAMS_KEY.get(item, [])
     if report.when == "call":
-        item.stash[CALL_FAILED_KEY] = report.failed
+        CALL_FAILED_KEY.set(item, report.failed)
         if report.failed:
             for p in programs:
                 crash = p.crash_report()
@@ -327,7 +329,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
                     report.sections.append((f"{p.name} crashed", crash))
                 elif p.stderr and p.stderr_tail() not in report.longreprtext:
                     report.sections.append((f"{p.name} stderr (tail)", p.stderr_tail()))
-    if report.when == "teardown" and programs and (report.failed or item.stash.get(CALL_FAILED_KEY, False)):
+    if report.when == "teardown" and programs and (report.failed or CALL_FAILED_KEY.get(item, False)):
         where = _evidence_dir(item)
         if where:
             where.mkdir(parents=True, exist_ok=True)

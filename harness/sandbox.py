@@ -91,7 +91,9 @@ DEFAULT_NICE = 5
 SCRATCH_DIRS = ("/dev/shm", "/var/tmp", "/run/lock")
 #: Environment variables a student program inherits (everything else is dropped).
 #: (The grader's own SOCKLAB_* settings pass too, such as SOCKLAB_TIME_SCALE or SOCKLAB_PCAP.)
-KEEP_ENV = ("PATH", "LANG", "LC_ALL", "TERM", "TZ", "PYTHONDONTWRITEBYTECODE")
+# PYTHONPATH: the grader inside the sandbox must import the same pytest as outside (a pytest
+# installed with pip --target, or the old one `make compat-check` unpacks).
+KEEP_ENV = ("PATH", "LANG", "LC_ALL", "TERM", "TZ", "PYTHONDONTWRITEBYTECODE", "PYTHONPATH")
 DROP_ENV = ("SOCKLAB_HIDDEN", "SOCKLAB_AUTOGRADER_ROOT")
 
 

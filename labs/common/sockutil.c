@@ -1,16 +1,26 @@
 /* sockutil.c: address formatting and argument parsing for every lab. */
+/* Feature macros: POSIX.1-2008 only (getnameinfo, strtoul); nothing beyond it is used, so it
+ * builds on glibc, musl and macOS alike. */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
 #include "sockutil.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <net/if.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 const char *sockaddr_str(const struct sockaddr *sa, char *buf, size_t len)
 {
-    char host[NI_MAXHOST], serv[NI_MAXSERV];
+    /* Numeric forms only, so POSIX's sizes suffice (NI_MAXHOST and NI_MAXSERV are BSD
+     * extensions that strict POSIX hides): an IPv6 address, '%' and a scope's interface name;
+     * a port number. */
+    char host[INET6_ADDRSTRLEN + 1 + IF_NAMESIZE], serv[sizeof "65535"];
     socklen_t salen;
 
     if (sa->sa_family == AF_INET)
