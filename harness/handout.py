@@ -255,7 +255,10 @@ def workflow_text(lab: paths.Lab, plan: list[tuple[str, float]]) -> str:
         "# The lab is graded once (as root, so the grader's sandbox is on); each step then gives",
         "# one test's points if it passed. The student sees the grader's output in the log.",
         f"name: Lab {lab.id} autograding",
-        "on: [push, workflow_dispatch, repository_dispatch]",
+        "on:",
+        "  push:",
+        "  workflow_dispatch:",
+        "  repository_dispatch:",
         "permissions:",
         "  checks: write",
         "  actions: read",
@@ -268,6 +271,9 @@ def workflow_text(lab: paths.Lab, plan: list[tuple[str, float]]) -> str:
         "    steps:",
         "      - name: Checkout code",
         "        uses: actions/checkout@v4",
+        # The packages come from the kit's one list, harness/deps.txt (as for setup.sh and make).
+        "      - name: Install the grader's packages",
+        "        run: sudo make deps",
         f"      - name: Grade lab {lab.id}",
         f"        run: sudo make grade LAB={lab.id} GRADE_FLAGS=\"--timeout 600 --results-json $PWD/{results}\" || true",
     ]
