@@ -34,7 +34,8 @@ from typing import Iterable, Optional
 from . import paths
 
 #: What a handout holds, from the kit's top level.
-TOP_FILES = ("Makefile", "README.md", "pytest.ini", ".gitignore")
+TOP_FILES = ("Makefile", "README.md", "pytest.ini", ".gitignore", "Dockerfile",
+             ".devcontainer/devcontainer.json")
 TOP_DIRS = ("labs", "harness", "docs")
 #: Never in a handout: folders by name anywhere, paths from the top, and file patterns.
 SKIP_NAMES = {"solutions", "mutants", "hidden", "out", "dist", "build", "__pycache__", ".git",
