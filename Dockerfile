@@ -19,10 +19,10 @@ RUN apt-get update \
       ncat \
       util-linux \
       procps \
-      patch \
-      clang \
       valgrind \
       tcpdump \
+      patch \
+      clang \
       npm \
       doxygen \
       graphviz \
