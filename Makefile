@@ -78,7 +78,8 @@ clean:
 #   make docs              docs/html: the README, the handouts, docs/*.md, the skeletons' API
 #   make docs-instructor   docs/html-instructor: the same, plus the solutions and the bug zoo
 # Doxygen and graphviz come from Debian, installed as for the tests; any warning fails the
-# build. DOCS_OUT=DIR writes DIR/html instead (the self-tests do). `make test` builds both
+# build, and so does markup that leaked into the pages (harness/docscheck.py: a raw \ilinebr,
+# literal **, tags in titles, \| in code, images outside html/). DOCS_OUT=DIR writes DIR/html instead (the self-tests do). `make test` builds both
 # and runs every example of the error catalog (harness/selftest/test_docs.py).
 DOCS_OUT  ?= docs
 .PHONY: docs docs-instructor docs-deps
@@ -87,12 +88,14 @@ docs-deps:
 docs: docs-deps
 	@mkdir -p $(DOCS_OUT)
 	( cat docs/Doxyfile; echo "OUTPUT_DIRECTORY = $(DOCS_OUT)" ) | doxygen -
+	$(PYTHON) -m harness.docscheck $(DOCS_OUT)/html
 	@echo "docs: $(DOCS_OUT)/html/index.html"
 docs-instructor: docs-deps
 	@test -d solutions || { echo "docs-instructor: this copy of the kit has no solutions/" >&2; exit 1; }
 	@mkdir -p $(DOCS_OUT) out/docs
 	$(PYTHON) docs/bugzoo.py > out/docs/bugzoo.md.$$$$ && mv out/docs/bugzoo.md.$$$$ out/docs/bugzoo.md
 	( cat docs/Doxyfile.instructor; echo "OUTPUT_DIRECTORY = $(DOCS_OUT)" ) | doxygen -
+	$(PYTHON) -m harness.docscheck $(DOCS_OUT)/html-instructor
 	@echo "docs: $(DOCS_OUT)/html-instructor/index.html"
 selftest: docs-deps
 

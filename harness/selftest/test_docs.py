@@ -102,6 +102,14 @@ def test_student_site_builds_without_warnings(tmp_path):
     assert not leaked, f"the student site shows solution files: {leaked}"
     for dot in sorted((DOCS / "diagrams").glob("*.dot")):
         assert (site / f"dot_{dot.stem}.svg").exists(), f"the diagram {rel(dot)} was not drawn"
+    # Each handout is a page of its own name (its {#labNN} label), with a table of contents
+    # (docs/md-filter adds [TOC]); make docs has run harness/docscheck.py on every page.
+    for handout in HANDOUTS:
+        lab_id = handout.parent.name[:2]
+        page = site / f"lab{lab_id}.html"
+        assert page.is_file(), f"{rel(handout)} has no {{#lab{lab_id}}} label: its page is not lab{lab_id}.html"
+        assert 'class="toc"' in page.read_text(encoding="utf-8"), f"{page.name} has no table of contents"
+    assert "docscheck" in r.stdout + r.stderr, "make docs did not run harness/docscheck.py"
     print(f"make docs: {seconds:.1f} s")
 
 
@@ -120,6 +128,98 @@ def test_instructor_site_builds_without_warnings(tmp_path):
     files = (site / "files.html").read_text(encoding="utf-8")
     for lab in sorted(KIT.glob("solutions/[0-9][0-9]-*")):
         assert lab.name in files, f"the instructor site does not show {rel(lab)}"
+
+
+# ---- leaked markup: harness/docscheck.py ---------------------------------------------------
+#: Markdown that doxygen 1.9.4 renders wrongly without a warning, one of each fault that
+#: `make docs` must catch (with the words docscheck uses for it).
+FAULTY_PAGE = """# Faults for the docs check {#zzfaults}
+
+1. **`getaddrinfo()`** with bold around code.
+
+## 9.1 `udp_client` in a heading
+
+| offset | value |
+| ------ | ----- |
+| 0      | `0x53` (`'S'`) |
+| 1      | `0x4c` (`'L'`) |
+
+| symptom | look at |
+| ------- | ------- |
+| many fds | `ls /proc/PID/fd \\| wc -l` |
+
+![an image outside the site](../elsewhere/picture.png)
+"""
+FAULTS = {
+    "ilinebr": "raw \\ilinebr",
+    "bold": "literal ** in the text",
+    "heading": "markup shown as text in a title or heading",
+    "pipe": "backslash-escaped pipe inside code",
+    "image": "points outside html/",
+    "title": "the title repeats the project's name",
+}
+
+
+def kit_copy(dest: Path) -> Path:
+    """What `make docs` reads, copied: the Makefile, README, docs, labs and the harness."""
+    skip = shutil.ignore_patterns("build", "out", "html", "html-instructor", "__pycache__", "*.o")
+    dest.mkdir()
+    for name in ("Makefile", "README.md"):
+        shutil.copy2(KIT / name, dest / name)
+    for d in ("docs", "labs", "harness"):
+        shutil.copytree(KIT / d, dest / d, ignore=skip, symlinks=True)
+    return dest
+
+
+@pytest.mark.timeout(180)
+def test_make_docs_fails_on_leaked_markup(tmp_path):
+    """`make docs` fails on each rendering fault (fed one of each, with no doxygen warning), and
+    names it; the kit's own site passes (test_student_site_builds_without_warnings)."""
+    kit = kit_copy(tmp_path / "kit")
+    (kit / "docs" / "zz-faults.md").write_text(FAULTY_PAGE)
+    (kit / "docs" / "zz-title.md").write_text("# socklab: a page whose title repeats the name {#zztitle}\n\nText.\n")
+    r = run(["make", "--no-print-directory", "docs", f"DOCS_OUT={tmp_path / 'out'}"], timeout=150, cwd=kit)
+    out = r.stdout + r.stderr
+    assert r.returncode != 0, f"make docs passed a site with leaked markup:\n{out[-3000:]}"
+    assert not warnings_of(r), f"doxygen itself warned, so the check was not reached:\n{warnings_of(r)}"
+    missed = [k for k, words in FAULTS.items() if words not in out]
+    assert not missed, f"make docs did not report these faults: {missed}\n{out[-3000:]}"
+
+
+def _check(tmp_path: Path, body: str, title: str = "socklab: Page", files: tuple[str, ...] = ()) -> list[str]:
+    from harness import docscheck
+    site = tmp_path / "html"
+    site.mkdir(parents=True)
+    for f in files:
+        (site / f).write_bytes(b"x")
+    (site / "page.html").write_text(f"<html><head><title>{title}</title></head><body>{body}</body></html>")
+    return docscheck.check_site(site)
+
+
+@pytest.mark.parametrize("body,words", [
+    ("<p>a \\ilinebr &lt;/td&gt;</p>", "ilinebr"),
+    ("<p>**<code>socket()</code>** makes one</p>", "literal **"),
+    ('<h2>3.2 &lt;tt&gt;udp_client&lt;/tt&gt;</h2>', "title or heading"),
+    ('<div class="title">Lab &lt;code&gt;x&lt;/code&gt;</div>', "title or heading"),
+    ("<p><code>ls /proc/PID/fd \\| wc -l</code></p>", "pipe inside code"),
+    ('<div class="fragment"><div class="line">prog [-4\\|-6]</div></div>', "pipe inside code"),
+    ('<img src="../../docs/img/x.png">', "points outside html/"),
+    ('<img src="missing.png">', "does not exist in the site"),
+    ('<img src="/usr/share/x.png">', "outside the site"),
+    ('<object data="https://example.org/x.svg"></object>', "outside the site"),
+])
+def test_docscheck_finds_each_fault(tmp_path, body, words):
+    faults = _check(tmp_path, body)
+    assert faults and all(words in f for f in faults), faults
+
+
+def test_docscheck_passes_clean_pages(tmp_path):
+    """Code may hold ** (char **argv) and pipes; prose may say a|b; local images resolve."""
+    body = ('<div class="fragment"><div class="line">int main(int argc, char **argv)</div></div>'
+            '<td class="paramtype">const char **</td><p><code>ls | wc -l</code> and [R3.2-4]</p>'
+            '<h2>3.2 udp_client</h2><img src="fig.png"><img src="data:image/png;base64,AA==">')
+    assert _check(tmp_path, body, files=("fig.png",)) == []
+    assert _check(tmp_path / "t", "<p>x</p>", title="socklab: socklab: kit")  # the repeated name
 
 
 # ---- the API reference -------------------------------------------------------------------
