@@ -320,6 +320,8 @@ class Report:
         self.problems: list[str] = []
         self.plots: list[str] = []
         self.data: dict = {}
+        #: Printed on every figure: a figure copied out of results.md still says where and when.
+        self.stamp = figure_stamp()
 
     def section(self, text: str) -> None:
         self.sections.append(text.rstrip() + "\n")
@@ -367,6 +369,20 @@ def machine_line() -> str:
     date = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     return (f"{cpu}, {os.cpu_count()} cores, Linux {platform.release()}, {distro}, {date}; "
             f"load average at the start {load}")
+
+
+def figure_stamp() -> str:
+    """A short line naming the machine and the date, for the foot of each figure."""
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = " ".join(line.split(":", 1)[1].split())
+                break
+    except OSError:
+        pass
+    date = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    return f"measured on {platform.node() or 'this machine'}: {cpu}, {os.cpu_count()} cores, Linux {platform.release()}; {date}"
 
 
 def busy_processes(interval: float = 0.5, threshold: float = 20.0) -> list[str]:
@@ -882,6 +898,8 @@ def _plt():
 
 
 def _bars(ax, labels: list[str], stats: list[Stat], scale: float = 1.0, colors=None) -> None:
+    """Bars at the median with the range of the runs as error bars; each value is written above
+    the top of its error bar (never across it), with headroom left for it."""
     meds = [s.median * scale if s.ok else 0 for s in stats]
     lo = [(s.median - min(s.values)) * scale if s.ok else 0 for s in stats]
     hi = [(max(s.values) - s.median) * scale if s.ok else 0 for s in stats]
@@ -889,12 +907,17 @@ def _bars(ax, labels: list[str], stats: list[Stat], scale: float = 1.0, colors=N
            color=colors or ["#2b6cb0"] + ["#a0aec0"] * (len(labels) - 1))
     ax.set_xticks(range(len(labels)), labels, rotation=15, ha="right")
     for i, m in enumerate(meds):
-        ax.annotate(f"{m:.3g}", (i, m), ha="center", va="bottom", fontsize=8, xytext=(0, 2),
+        ax.annotate(f"{m:.3g}", (i, m + hi[i]), ha="center", va="bottom", fontsize=8, xytext=(0, 3),
                     textcoords="offset points")
+    top = max([m + h for m, h in zip(meds, hi)] or [0])
+    if top > 0:
+        ax.set_ylim(0, top * 1.15)
 
 
 def _save(rep: Report, fig, name: str) -> None:
-    fig.tight_layout()
+    # The machine and the date at the foot of the figure, inside the image.
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    fig.text(0.01, 0.012, rep.stamp, fontsize=7, color="#4a5568", ha="left", va="bottom")
     fig.savefig(rep.out / name, dpi=90)
     _plt().close(fig)
     rep.plots.append(name)
@@ -955,16 +978,27 @@ def plot_chat(rep: Report, names: list, sz: Sizes, join: dict, b50: dict, b99: d
     a.legend()
     groups = [("broadcast p50", b50, 1), ("broadcast p99", b99, 1), ("slow reader: p50", s50, 1000),
               ("slow reader: p99", s99, 1000)]
+    # The values span four decades, so the axis is logarithmic; a bar on a log axis has no
+    # meaningful base (its length depends on where the axis starts), so each value is a point
+    # at the median with the range of the runs, side by side per server.
     width = 0.8 / max(1, len(names))
     for k, name in enumerate(names):
-        vals = [g[1][name].median * g[2] if g[1][name].ok else 0 for g in groups]
+        stats = [(g[1][name], g[2]) for g in groups]
         xs = [i + (k - (len(names) - 1) / 2) * width for i in range(len(groups))]
-        b.bar(xs, vals, width, label=name)
-        if slow_kv.get(name, {}).get("stalled") == "1":
-            b.annotate("then stalled", (xs[3], vals[3]), ha="center", va="bottom", color="#c53030", fontsize=8)
+        pts = [(x, st.median * f, (st.median - min(st.values)) * f, (max(st.values) - st.median) * f)
+               for x, (st, f) in zip(xs, stats) if st.ok and st.median > 0]
+        if pts:
+            b.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[[p[2] for p in pts], [p[3] for p in pts]],
+                       fmt="o", capsize=3, label=name)
+        st, f = stats[3]
+        if slow_kv.get(name, {}).get("stalled") == "1" and st.ok:
+            b.annotate("then stalled", (xs[3], max(st.values) * f), ha="center", va="bottom", color="#c53030",
+                       fontsize=8, xytext=(0, 3), textcoords="offset points")
     b.axhline(10000, color="#c53030", lw=0.8, ls="--")
-    b.annotate("10 ms target (slow reader p99)", (0, 10000), fontsize=7, color="#c53030", va="bottom")
+    b.annotate("10 ms target (slow reader p99)", (-0.4, 10000), fontsize=7, color="#c53030", va="bottom",
+               xytext=(0, 2), textcoords="offset points")
     b.set_yscale("log")
+    b.set_xlim(-0.5, len(groups) - 0.5)
     b.set_xticks(range(len(groups)), [g[0] for g in groups], rotation=10)
     b.set_ylabel("µs until the last receiver has the line")
     b.set_title(f"Latency of one line to {sz.bcast_clients} clients")
