@@ -98,6 +98,12 @@ docs-instructor: docs-deps
 	$(PYTHON) -m harness.docscheck $(DOCS_OUT)/html-instructor
 	@echo "docs: $(DOCS_OUT)/html-instructor/index.html"
 selftest: docs-deps
+# Screenshots of the index, a handout, the guide and an API page in headless Chromium, in
+# out/docs-shots/: look at them before a release (not part of make test).
+.PHONY: docs-shots
+docs-shots: docs-deps
+	@$(DEPS_BIN)/ensure-deps shots
+	harness/bin/docs-shots
 
 # Benchmarks (issue 7): the reference solutions beside iperf3, socat and ncat, written to
 # bench/results.md and its plots. A number never fails the run. `make test` runs the smoke
