@@ -11,12 +11,12 @@ here=$(cd "$(dirname "$0")" && pwd)
 KIT="$here/socklab"
 PY=/usr/bin/python3
 apt-get update -q
-# shellcheck disable=SC2046  # one word per package
-apt-get install -y -q $("$KIT/harness/bin/ensure-deps" --list grade)
+# shellcheck disable=SC2046  # one word per package; sh: a zip may not keep the x bit
+apt-get install -y -q $(sh "$KIT/harness/bin/ensure-deps" --list grade)
 cd "$KIT"
 if ! "$PY" -m harness.compat; then
     echo "socklab: the distribution's pytest is too old; installing a supported one with pip"
-    apt-get install -y -q $(harness/bin/ensure-deps --list pip)
+    apt-get install -y -q $(sh harness/bin/ensure-deps --list pip)
     reqs=$("$PY" -c 'from harness.compat import requirement_lines; print(" ".join(requirement_lines()))')
     # Debian 12 and later mark the system Python as externally managed (PEP 668); older pips
     # do not know the flag that overrides it.
