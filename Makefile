@@ -4,17 +4,19 @@
 #         [GRADE_FLAGS="--hidden DIR -k EXPR --valgrind --pcap"]
 #   make test            the kit's own tests (in a student handout: every lab on your code)
 #   make all             build every lab's programs
-#   make docs            the Doxygen site in docs/html (make docs-instructor: with solutions)
+#   make docs            the Doxygen site in docs/html (make docs-instructor: with solutions;
+#                        make docs-shots: screenshots of it in headless Chromium)
 #   make spec LAB=01     the lab's requirement matrix: handout label, tests, points
 #   make plots           Lab 04's figures in docs/img, measured on this machine
 #   make bench           benchmarks beside iperf3, socat and ncat: bench/results.md
 #   make handout         student tarballs in dist/ (no solutions, mutants or hidden tests)
 #   make grade-batch LAB=01 SUBMISSIONS=DIR   grade a class: grades.csv, feedback, summary
 #   make autograder LAB=01 [HIDDEN=DIR]       a Gradescope autograder zip in dist/
+#   make compat-check    maintainers: grade every lab with Ubuntu 22.04's pytest 6.2.5
 #   make clean           remove builds and grading output
 #
-# Missing Debian packages are installed when run as root; otherwise the exact apt-get
-# command is printed. See README.md.
+# Missing Debian packages (all listed in harness/deps.txt) are installed when run as root;
+# otherwise the exact apt-get command is printed. See README.md.
 SHELL := /bin/sh
 LAB   ?= 01
 IMPL  ?= labs
