@@ -54,8 +54,9 @@ class PageChecker(HTMLParser):
         code = code or tag in CODE_TAGS or bool(classes & CODE_CLASSES)
         skip = skip or tag in SKIP_TAGS
         title = title or tag in TITLE_TAGS or (tag == "div" and "title" in classes)
-        for attr in {"img": "src", "object": "data", "embed": "src"}.get(tag, "").split() or []:
-            self._check_image(a.get(attr) or "")
+        source = {"img": "src", "object": "data", "embed": "src"}.get(tag)
+        if source:
+            self._check_image(a.get(source) or "")
         if tag not in VOID_TAGS:
             self.stack.append((tag, code, skip, title))
 
