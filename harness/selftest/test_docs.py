@@ -2,7 +2,11 @@
 
 - `make docs` and `make docs-instructor` build with Doxygen without a single warning; every
   handout and every concept page is a page; the student site holds no solution, the
-  instructor site holds the solutions and every mutant of the bug zoo.
+  instructor site holds the solutions and every mutant of the bug zoo. Each handout is the
+  page labNN.html with a table of contents.
+- `make docs` fails on markup that leaked into the pages (harness/docscheck.py): fed a page with
+  one of each fault (raw \\ilinebr, literal **, <tt> in a heading, \\| in code, an image outside
+  html/, a repeated project name in a title), it fails and names each one.
 - Every function in the labs' headers (skeletons and labs/common) has @brief, @param for
   each parameter, @return unless it returns void, and @see.
 - Every command and file name that a handout (or the README, or a docs page) gives exists:
