@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+#: The oldest Python (Ubuntu 22.04's); 3.9 lacks what the harness uses (X | Y types at run time).
+PYTHON_MINIMUM = (3, 10)
 #: Distribution name (as pip knows it), import name, minimum version.
 MINIMUM = (
     ("pytest", "pytest", "6.2.5"),
@@ -66,7 +68,11 @@ def installed_version(dist: str, module: str) -> str | None:
 
 def too_old() -> list[str]:
     """One line per missing or too old package; empty when everything is recent enough."""
+    import sys
     problems = []
+    if sys.version_info < PYTHON_MINIMUM:
+        problems.append(f"Python {sys.version.split()[0]} is too old (socklab needs Python >= "
+                        f"{'.'.join(map(str, PYTHON_MINIMUM))}: pip cannot fix that, use a newer image)")
     for dist, module, minimum in MINIMUM:
         have = installed_version(dist, module)
         if have is None:
