@@ -13,6 +13,7 @@ a node (a test item) under a private attribute name instead, which works on ever
 from __future__ import annotations
 
 import re
+import sys
 from typing import Any
 
 #: The oldest Python (Ubuntu 22.04's); 3.9 lacks what the harness uses (X | Y types at run time).
@@ -68,7 +69,6 @@ def installed_version(dist: str, module: str) -> str | None:
 
 def too_old() -> list[str]:
     """One line per missing or too old package; empty when everything is recent enough."""
-    import sys
     problems = []
     if sys.version_info < PYTHON_MINIMUM:
         problems.append(f"Python {sys.version.split()[0]} is too old (socklab needs Python >= "
@@ -95,7 +95,6 @@ def requirement_lines() -> list[str]:
 
 
 if __name__ == "__main__":  # python3 -m harness.compat: exit 1 and say what is too old
-    import sys
     bad = too_old()
     for line in bad:
         print(f"socklab: {line}", file=sys.stderr)
