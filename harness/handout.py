@@ -24,6 +24,7 @@ import io
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import tarfile
@@ -288,7 +289,9 @@ def workflow_text(lab: paths.Lab, plan: list[tuple[str, float]]) -> str:
             "        uses: classroom-resources/autograding-command-grader@v1",
             "        with:",
             f"          test-name: {_yaml_str(name)}",
-            f"          command: python3 -m harness.results passed {results} {_yaml_str(name)}",
+            # Quoted twice: for the shell (the name may hold spaces and quotes) and for YAML (a
+            # plain scalar may not hold ": ", which a test's title may).
+            f"          command: {_yaml_str(f'python3 -m harness.results passed {results} {shlex.quote(name)}')}",
             "          timeout: 1",
             f"          max-score: {points:g}",
         ]

@@ -308,9 +308,8 @@ def test_workflows_pass_actionlint(actionlint, tmp_path):
     a known fault (the `on:` list with repository_dispatch) is reported, so the linter does run."""
     from harness import handout
     fresh = tmp_path / "fresh.yml"
-    # Test names as the grader may give them: ids with quotes, titles with colons, § and ${{ }}.
-    plan = [("test_a", 5.0), ("test_b[it's \"x\"]", 2.5),
-            ("The server echoes: one line, then EOF (§3.2) #1", 1.0), ("a ${{ github.token }} b", 1.0)]
+    # Test names as the grader may give them: ids with quotes, titles with colons and §.
+    plan = [("test_a", 5.0), ("test_b[it's \"x\"]", 2.5), ("The server echoes: one line, then EOF (§3.2) #1", 1.0)]
     fresh.write_text(handout.workflow_text(LABS[0], plan))
     r = actionlint(*sorted((KIT / ".github/workflows").glob("*.yml")), fresh)
     assert r.returncode == 0, r.stdout
@@ -379,3 +378,18 @@ def test_grading_code_runs_on_python_310_and_pytest_625(path):
         code = code.replace("pytest.StashKey", "").replace("item.stash", "")
     found = [why for pattern, why in TOO_NEW.items() if re.search(pattern, code)]
     assert not found, f"{path.relative_to(KIT)}: {found}"
+
+
+def test_workflow_commands_name_each_test_exactly():
+    """Each command-grader step asks harness.results about exactly its test, whatever the name
+    holds (quotes, brackets, a colon that a plain YAML scalar may not hold): the value is a
+    single-quoted YAML scalar, and the name one shell word in it."""
+    from harness import handout
+    names = ["test_a", "test_b[it's \"x\"]", "The server echoes: one line, then EOF (§3.2) #1", "x  y"]
+    text = handout.workflow_text(LABS[0], [(n, 1.0) for n in names])
+    values = re.findall(r"^ {10}command: (.*)$", text, re.M)
+    assert len(values) == len(names)
+    for name, value in zip(names, values):
+        assert value.startswith("'") and value.endswith("'"), f"not a single-quoted YAML scalar: {value}"
+        words = shlex.split(value[1:-1].replace("''", "'"))
+        assert words[:4] == ["python3", "-m", "harness.results", "passed"] and words[5:] == [name], words
