@@ -9,7 +9,7 @@ every HTML page of the site and reports, with the page and the text around it:
     - markup in a title or heading (`<tt>`, `<code>` shown as text), or a title that repeats the
       project's name ("socklab: socklab: ...");
     - a backslash-escaped pipe `\\|` inside code, which breaks the command when copied;
-    - an image (img, object, embed) whose file does not exist inside the site's folder, so that
+    - an image (img, object, embed, or the iframe doxygen shows an SVG graph in) whose file does not exist inside the site's folder, so that
       a copy of html/ elsewhere shows it (no ../ out of the folder, no absolute path, no URL).
 Exit status 1 when anything is found, with one line per fault.
 """
@@ -54,9 +54,11 @@ class PageChecker(HTMLParser):
         code = code or tag in CODE_TAGS or bool(classes & CODE_CLASSES)
         skip = skip or tag in SKIP_TAGS
         title = title or tag in TITLE_TAGS or (tag == "div" and "title" in classes)
-        source = {"img": "src", "object": "data", "embed": "src"}.get(tag)
-        if source:
-            self._check_image(a.get(source) or "")
+        source = {"img": "src", "object": "data", "embed": "src", "iframe": "src"}.get(tag)
+        src = a.get(source) or "" if source else ""
+        # An iframe is an image when doxygen shows an SVG graph in it (the search box's is not).
+        if source and (tag != "iframe" or re.search(r"\.(svg|png|gif|jpe?g)$", src, re.I)):
+            self._check_image(src)
         if tag not in VOID_TAGS:
             self.stack.append((tag, code, skip, title))
 
