@@ -6,6 +6,7 @@
 #   make all             build every lab's programs
 #   make docs            the Doxygen site in docs/html (make docs-instructor: with solutions)
 #   make spec LAB=01     the lab's requirement matrix: handout label, tests, points
+#   make mutate LAB=01 [N=40]   a mutation sweep of the solution: the changes no test catches
 #   make plots           Lab 04's figures in docs/img, measured on this machine
 #   make bench           benchmarks beside iperf3, socat and ncat: bench/results.md
 #   make handout         student tarballs in dist/ (no solutions, mutants or hidden tests)
@@ -27,7 +28,7 @@ DEPS_BIN := harness/bin
 PYTHON = $(shell $(DEPS_BIN)/find-python)
 
 TEST_DEPS := py:pytest=python3-pytest py:xdist=python3-pytest-xdist \
-             py:pytest_timeout=python3-pytest-timeout bin:cc=gcc bin:make=make bin:patch=patch \
+             py:pytest_timeout=python3-pytest-timeout py:psutil=python3-psutil bin:cc=gcc bin:make=make bin:patch=patch \
              bin:ss=iproute2 bin:ip=iproute2
 LAB_DIRS  := $(wildcard labs/[0-9][0-9]-*)
 LAB_IDS   := $(foreach d,$(notdir $(LAB_DIRS)),$(firstword $(subst -, ,$(d))))
@@ -110,6 +111,15 @@ selftest: bench-deps
 .PHONY: spec
 spec: deps
 	$(PYTHON) -m harness.spec --lab $(LAB)
+
+# ---- Mutation sweep (issue 11): grade automatic mutants of a lab's solution; the survivors
+# are tests to write. out/mutate-LAB/report.md. A tool for the kit's authors, not in `make test`.
+#   make mutate LAB=01 [N=40] [JOBS=2] [MUTATE_FLAGS="--seed 2 --op rel --keep"]
+N ?=
+MUTATE_FLAGS ?=
+.PHONY: mutate
+mutate: deps
+	$(PYTHON) -m harness.mutate --lab $(LAB) -j $(JOBS) $(if $(N),-n $(N)) $(MUTATE_FLAGS)
 
 # ---- Lab 04: `make plots` draws the handout's two figures from this machine's measurements:
 # docs/img/nagle-latency.png and docs/img/bufsize-throughput.png (see harness/plots.py).

@@ -1,10 +1,10 @@
 """Helpers shared by the kit's self-tests: find processes a grading run left behind."""
 from __future__ import annotations
 
-import os
 import re
 import time
-from pathlib import Path
+
+from harness import procs
 
 
 def sandbox_folder(output: str) -> str:
@@ -15,19 +15,7 @@ def sandbox_folder(output: str) -> str:
 
 def leftovers(marker: str) -> list[str]:
     """Live processes whose command line or environment mentions `marker` (a sandbox folder)."""
-    found = []
-    for d in Path("/proc").glob("[0-9]*"):
-        try:
-            if int(d.name) == os.getpid():
-                continue
-            blob = (d / "cmdline").read_bytes() + b"\0" + (d / "environ").read_bytes()
-            state = next((l for l in (d / "status").read_text().splitlines() if l.startswith("State:")), "")
-        except OSError:
-            continue
-        if marker.encode() in blob and "Z" not in state.split()[1:2]:
-            cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            found.append(f"{d.name}: {cmd}")
-    return found
+    return procs.processes_mentioning(marker)
 
 
 def assert_nothing_left(output: str) -> None:
