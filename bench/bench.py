@@ -48,7 +48,7 @@ KIT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(KIT))
 
 from harness import paths, procs  # noqa: E402
-from harness.plugin import build_lab  # noqa: E402
+from harness.build import build_lab  # noqa: E402
 
 TOOLS = KIT / "bench" / "tools"
 TOOL_NAMES = ("echo_stream", "echo_ping", "chat_load")

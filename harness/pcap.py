@@ -29,7 +29,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import pytest
 
@@ -127,8 +127,9 @@ def _safe(nodeid: str) -> str:
 class PcapRecorder:
     """The pytest plugin behind --pcap: one Capture per test, kept only when the test fails."""
 
-    def __init__(self, config: pytest.Config):
+    def __init__(self, config: pytest.Config, programs_of: Callable[[pytest.Item], list]):
         self.config = config
+        self.programs_of = programs_of
         self.broken: Optional[str] = None
         if shutil.which("tcpdump") is None and not Path("/usr/sbin/tcpdump").exists():
             self.broken = "tcpdump is not installed (apt-get install tcpdump)"
@@ -177,10 +178,8 @@ class PcapRecorder:
                 capture.path.unlink(missing_ok=True)
 
     def _note(self, item: pytest.Item, path: Path) -> str:
-        from .plugin import PROGRAMS_KEY  # here, not at the top: plugin.py imports this module
-
         ports = []
-        for p in item.stash.get(PROGRAMS_KEY, []):
+        for p in self.programs_of(item):
             ports += [int(m.group(2)) for m in LISTENING.finditer(p.stdout)]
         text = (f"the loopback traffic of this test is in {path}\n"
                 f"open it in Wireshark, or run: tcpdump -nn -A -r {path}")
@@ -190,7 +189,8 @@ class PcapRecorder:
         return text
 
 
-def register(config: pytest.Config) -> None:
-    """Turn the recorder on when --pcap (or SOCKLAB_PCAP=1) was given."""
+def register(config: pytest.Config, programs_of: Callable[[pytest.Item], list]) -> None:
+    """Turn the recorder on when --pcap (or SOCKLAB_PCAP=1) was given. `programs_of(item)` gives
+    the programs (procs.Program) that a test started: the failure note names their ports."""
     if config.getoption("--pcap", False):
-        config.pluginmanager.register(PcapRecorder(config), "socklab-pcap")
+        config.pluginmanager.register(PcapRecorder(config, programs_of), "socklab-pcap")

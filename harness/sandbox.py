@@ -534,8 +534,8 @@ class Sandbox:
 def build(cfg: Config, lab: paths.Lab, record: Path, sanitize: bool = True):
     """Build the lab from cfg.src into cfg.bin_dir: as the sandbox's first user id when there
     is one, with limits and a small environment; then make the programs read-only for it and
-    copy them into `record` (the grader's OUT/build) for the evidence. Returns a plugin.Build."""
-    from .plugin import build_lab
+    copy them into `record` (the grader's OUT/build) for the evidence. Returns a build.Build."""
+    from .build import build_lab
     from .procs import Limits
 
     bin_dir = cfg.bin_dir

@@ -31,7 +31,7 @@ from pathlib import Path
 import pytest
 
 from harness import paths
-from harness.plugin import build_lab
+from harness.build import build_lab
 from harness.selftest.kitutil import assert_nothing_left
 
 LABS = [lab for lab in paths.all_labs() if lab.solution.is_dir()]
