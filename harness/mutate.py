@@ -384,6 +384,8 @@ def grade_tree(src: Path, out: Path, lab: paths.Lab, timeout: float) -> Outcome:
     score = sum(t["score"] for t in tests)
     top = sum(t["max_score"] for t in tests)
     failed = [t["name"] for t in tests if t["score"] < t["max_score"]]
+    if top == 0:
+        return Outcome("error", seconds=seconds, note=f"no test ran (grader exit {rc}): see {log}")
     if rc is None or "stopped after" in data.get("output", ""):
         return Outcome("timeout", score, top, seconds, failed, "the grading run hit its time bound")
     status = "survived" if top > 0 and score == top else "killed"
@@ -485,6 +487,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", help="output folder (default out/mutate-NN)")
     ap.add_argument("--timeout", type=float, default=240, help="bound on one mutant's grading run, s (default 240)")
     ap.add_argument("--op", action="append", choices=OPERATORS, help="only these operators (repeatable)")
+    ap.add_argument("--only", action="append", metavar="ID", help="only the mutant with this id (repeatable)")
     ap.add_argument("--list", action="store_true", help="list the mutants (after sampling) and stop")
     ap.add_argument("--keep", action="store_true", help="keep each mutant's sources and grading output")
     args = ap.parse_args(argv)
@@ -497,7 +500,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mutate: no reference solution in {lab.solution}", file=sys.stderr)
         return 2
     everything = [m for m in lab_mutants(lab) if not args.op or m.op in args.op]
-    chosen = sample(everything, args.n, args.seed)
+    chosen = sample([m for m in everything if not args.only or m.id in args.only], args.n, args.seed)
     if args.list:
         for m in chosen:
             print(f"{m.id} {m.file}:{m.line} {m.change}")

@@ -561,18 +561,26 @@ def pids_of_user(uid: int, zombies: bool = False) -> list[int]:
     return found
 
 
+def _running_from(prefixes: Sequence[Path]) -> list[psutil.Process]:
+    roots = [str(p) for p in prefixes if p]
+    return [p for p in psutil.process_iter(["exe"])
+            if p.info["exe"] and any(p.info["exe"].startswith(r) for r in roots)]
+
+
+def running_from(*prefixes: Path) -> list[str]:
+    """The processes whose executable lies under one of `prefixes`: "PID EXE" each."""
+    return [f"{p.pid} {p.info['exe']}" for p in _running_from(prefixes)]
+
+
 def kill_running_from(*prefixes: Path) -> list[str]:
     """SIGKILL every process whose executable lies under one of `prefixes`; returns "PID EXE" of each."""
-    roots = [str(p) for p in prefixes if p]
     killed = []
-    for p in psutil.process_iter(["exe"]):
-        exe = p.info["exe"]
-        if exe and any(exe.startswith(r) for r in roots):
-            try:
-                p.send_signal(signal.SIGKILL)
-                killed.append(f"{p.pid} {exe}")
-            except (psutil.NoSuchProcess, psutil.AccessDenied):
-                pass
+    for p in _running_from(prefixes):
+        try:
+            p.send_signal(signal.SIGKILL)
+            killed.append(f"{p.pid} {p.info['exe']}")
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
     return killed
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 
 from harness import procs
 
@@ -16,6 +17,12 @@ def sandbox_folder(output: str) -> str:
 def leftovers(marker: str) -> list[str]:
     """Live processes whose command line or environment mentions `marker` (a sandbox folder)."""
     return procs.processes_mentioning(marker)
+
+
+def assert_no_build_running(out: Path) -> None:
+    """No process whose binary was built under `out` may outlive the grading run."""
+    left = procs.running_from(out)
+    assert not left, "processes left running after grading:\n" + "\n".join(left)
 
 
 def assert_nothing_left(output: str) -> None:

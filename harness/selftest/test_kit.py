@@ -20,7 +20,6 @@ A mutant is a unified diff against the solution folder, with a header the patch 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -32,7 +31,7 @@ import pytest
 
 from harness import paths
 from harness.build import build_lab
-from harness.selftest.kitutil import assert_nothing_left
+from harness.selftest.kitutil import assert_no_build_running, assert_nothing_left
 
 LABS = [lab for lab in paths.all_labs() if lab.solution.is_dir()]
 MUTANTS = [(lab, p) for lab in LABS for p in sorted((lab.solution / "mutants").glob("*.patch"))]
@@ -57,19 +56,6 @@ def grade(lab: paths.Lab, impl: Path, out: Path, select: str | None = None, time
     if re.search(r"^sandbox: .*; folder \S+$", stdout, re.M):
         assert_nothing_left(stdout)
     return r.returncode, data, seconds, stdout
-
-
-def assert_no_build_running(out: Path) -> None:
-    """No process whose binary was built under `out` may outlive the grading run."""
-    left = []
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            exe = os.readlink(proc / "exe")
-        except OSError:
-            continue
-        if exe.startswith(str(out)):
-            left.append(f"{proc.name} {exe}")
-    assert not left, "processes left running after grading:\n" + "\n".join(left)
 
 
 def failed_names(data: dict) -> set[str]:
