@@ -112,11 +112,19 @@ def student_lines(solution: str, skeleton: str | None) -> set[int]:
             ours = [l.strip() for l in body]
             sm = difflib.SequenceMatcher(None, theirs, ours, autojunk=False)
             for tag, _i1, _i2, j1, j2 in sm.get_opcodes():
-                if tag in ("replace", "insert"):
+                if tag in ("replace", "insert") or (tag == "equal" and _stub_like(ours[j1:j2])):
                     lines.update(range(first + j1, first + j2))
         else:
             lines.update(range(first, first + len(body)))
     return lines
+
+
+def _stub_like(block: list[str]) -> bool:
+    """True if lines the skeleton shares with the solution are too slight to be given code: a
+    stub's `return -1;` matches the solution's by chance. Given code is two real lines or more,
+    or one long line."""
+    real = [l for l in block if l not in ("", "{", "}", "};")]
+    return len(real) < 2 and not any(len(l) >= 30 for l in real)
 
 
 # ---- the mutation operators --------------------------------------------------------------
