@@ -22,7 +22,6 @@ as usual.
 from __future__ import annotations
 
 import os
-import re
 import select
 import shutil
 import signal
@@ -120,10 +119,6 @@ def is_pcap(path: Path) -> bool:
         return False
 
 
-def _safe(nodeid: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid.split("::", 1)[-1])
-
-
 class PcapRecorder:
     """The pytest plugin behind --pcap: one Capture per test, kept only when the test fails."""
 
@@ -145,8 +140,8 @@ class PcapRecorder:
 
     def _path(self, item: pytest.Item) -> Path:
         if self.config.getoption("--evidence"):
-            return self._base() / _safe(item.nodeid) / "loopback.pcap"
-        return self._base() / f"{_safe(item.nodeid)}.pcap"
+            return self._base() / paths.evidence_name(item.nodeid) / "loopback.pcap"
+        return self._base() / f"{paths.evidence_name(item.nodeid)}.pcap"
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_setup(self, item: pytest.Item):

@@ -266,8 +266,7 @@ def _evidence_dir(item: pytest.Item) -> Optional[Path]:
     base = item.config.getoption("--evidence")
     if not base:
         return None
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", item.nodeid.split("::", 1)[-1])
-    return Path(base) / safe
+    return Path(base) / paths.evidence_name(item.nodeid)
 
 
 @pytest.hookimpl(hookwrapper=True)
