@@ -19,6 +19,18 @@ def leftovers(marker: str) -> list[str]:
     return procs.processes_mentioning(marker)
 
 
+def patch_header(patch: Path) -> dict[str, str]:
+    """The `Key: value` lines above a bug-zoo or variant patch's first `--- ` line, keys in lower case."""
+    head = {}
+    for line in patch.read_text().splitlines():
+        if line.startswith("--- "):
+            break
+        m = re.match(r"(\w+):\s*(.*)", line)
+        if m:
+            head[m.group(1).lower()] = m.group(2).strip()
+    return head
+
+
 def assert_no_build_running(out: Path) -> None:
     """No process whose binary was built under `out` may outlive the grading run."""
     left = procs.running_from(out)

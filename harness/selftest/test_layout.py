@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from harness import csource, paths
+from harness.selftest.kitutil import patch_header
 
 KIT = paths.KIT
 HARNESS = KIT / "harness"
@@ -74,24 +75,12 @@ def _variants() -> list:
     return cases
 
 
-def header(patch: Path) -> dict:
-    """The `Key: value` lines above a patch's first `--- ` line."""
-    head = {}
-    for line in patch.read_text().splitlines():
-        if line.startswith("--- "):
-            break
-        m = re.match(r"(\w+):\s*(.*)", line)
-        if m:
-            head[m.group(1).lower()] = m.group(2).strip()
-    return head
-
-
 @pytest.mark.timeout(400)
 @pytest.mark.parametrize("lab,patch", _variants())
 def test_variant_scores_full_marks(lab, patch, tmp_path):
     """A different but correct solution (a valid variant) loses no point: the tests check what the
     handout says, not how the reference solution does it."""
-    head = header(patch)
+    head = patch_header(patch)
     assert head.get("variant"), f"{patch}: needs a 'Variant: what differs and why it is still correct' line"
     src = tmp_path / "src"
     shutil.copytree(lab.solution, src, ignore=shutil.ignore_patterns("mutants", "variants", "build"))
