@@ -430,18 +430,17 @@ class Program:
 
     def sanitizer_report(self, lines: int = 30) -> Optional[str]:
         """The first `lines` lines of a sanitizer or valgrind report on stderr, or None."""
-        err = self.stderr
-        m = _SANITIZER.search(err)
-        if not m:
-            return None
-        start = err.rfind(b"\n", 0, m.start()) + 1
-        return "\n".join(err[start:].decode("utf-8", "replace").splitlines()[:lines])
+        return self._report(_SANITIZER, lines)
 
     def leak_report(self, lines: int = 40) -> Optional[str]:
         """The first `lines` lines of a memory-leak report (LeakSanitizer at exit, or valgrind's
         definitely lost blocks) on stderr, or None. Only meaningful once the program has exited."""
+        return self._report(_LEAK, lines)
+
+    def _report(self, start_line: re.Pattern, lines: int) -> Optional[str]:
+        """`lines` lines of stderr from the line where `start_line` first matches, or None."""
         err = self.stderr
-        m = _LEAK.search(err)
+        m = start_line.search(err)
         if not m:
             return None
         start = err.rfind(b"\n", 0, m.start()) + 1
