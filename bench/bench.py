@@ -47,6 +47,8 @@ from typing import Callable, Optional
 KIT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(KIT))
 
+import psutil  # noqa: E402
+
 from harness import paths, procs  # noqa: E402
 from harness.build import build_lab  # noqa: E402
 
@@ -333,27 +335,21 @@ def machine_line() -> str:
 
 def busy_processes(interval: float = 0.5, threshold: float = 20.0) -> list[str]:
     """Other processes using more than `threshold` % of a core now: they skew every number."""
-    def sample() -> dict[int, tuple[int, str]]:
-        ticks = {}
-        for d in Path("/proc").glob("[0-9]*"):
-            try:
-                raw = (d / "stat").read_text()
-            except OSError:
-                continue
-            name = raw[raw.index("(") + 1:raw.rindex(")")]
-            fields = raw[raw.rindex(")") + 2:].split()
-            ticks[int(d.name)] = (int(fields[11]) + int(fields[12]), name)
-        return ticks
-    a = sample()
+    others = [p for p in psutil.process_iter(["name"]) if p.pid != os.getpid()]
+    for p in others:
+        try:
+            p.cpu_percent(None)  # the first call starts the measurement
+        except psutil.Error:
+            pass
     time.sleep(interval)
-    b = sample()
-    hz = os.sysconf("SC_CLK_TCK")
     busy = []
-    for pid, (t, name) in b.items():
-        if pid in a and pid != os.getpid():
-            pct = (t - a[pid][0]) / hz / interval * 100
-            if pct > threshold:
-                busy.append(f"{name} (pid {pid}, {pct:.0f}% of a core)")
+    for p in others:
+        try:
+            pct = p.cpu_percent(None)
+        except psutil.Error:
+            continue
+        if pct > threshold:
+            busy.append(f"{p.info['name']} (pid {p.pid}, {pct:.0f}% of a core)")
     return busy
 
 
