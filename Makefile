@@ -7,6 +7,7 @@
 #   make docs            the Doxygen site in docs/html (make docs-instructor: with solutions;
 #                        make docs-shots: screenshots of it in headless Chromium)
 #   make spec LAB=01     the lab's requirement matrix: handout label, tests, points
+#   make mutate LAB=01 [N=40]   a mutation sweep of the solution: the changes no test catches
 #   make plots           Lab 04's figures in docs/img, measured on this machine
 #   make bench           benchmarks beside iperf3, socat and ncat: bench/results.md
 #   make handout         student tarballs in dist/ (no solutions, mutants or hidden tests)
@@ -127,6 +128,15 @@ selftest: bench-deps
 .PHONY: spec
 spec: deps
 	$(PYTHON) -m harness.spec --lab $(LAB)
+
+# ---- Mutation sweep (issue 11): grade automatic mutants of a lab's solution; the survivors
+# are tests to write. out/mutate-LAB/report.md. A tool for the kit's authors, not in `make test`.
+#   make mutate LAB=01 [N=40] [JOBS=2] [MUTATE_FLAGS="--seed 2 --op rel --keep"]
+N ?=
+MUTATE_FLAGS ?=
+.PHONY: mutate
+mutate: deps
+	$(PYTHON) -m harness.mutate --lab $(LAB) -j $(JOBS) $(if $(N),-n $(N)) $(MUTATE_FLAGS)
 
 # ---- Lab 04: `make plots` draws the handout's two figures from this machine's measurements:
 # docs/img/nagle-latency.png and docs/img/bufsize-throughput.png (see harness/plots.py).

@@ -33,7 +33,6 @@ import re
 import resource
 import shlex
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -48,8 +47,10 @@ from typing import Callable, Optional
 KIT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(KIT))
 
-from harness import paths  # noqa: E402
-from harness.plugin import build_lab  # noqa: E402
+import psutil  # noqa: E402
+
+from harness import paths, procs  # noqa: E402
+from harness.build import build_lab  # noqa: E402
 
 TOOLS = KIT / "bench" / "tools"
 TOOL_NAMES = ("echo_stream", "echo_ping", "chat_load")
@@ -111,25 +112,6 @@ def _raise_nofile() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
 
 
-def _kill_group(p: subprocess.Popen, grace: float = 2.0) -> None:
-    """SIGTERM to the process group, SIGKILL after `grace` s, and reap."""
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(p.pid, sig)
-        except ProcessLookupError:
-            pass
-        try:
-            p.wait(wait)
-            break
-        except subprocess.TimeoutExpired:
-            continue
-    # Whatever else the group started (socat's forked children) goes too.
-    try:
-        os.killpg(p.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-
-
 class Server:
     """A server or peer in its own process group, output to files, ready when a line appears."""
 
@@ -166,7 +148,7 @@ class Server:
         return self.err.read_text(errors="replace")
 
     def stop(self) -> None:
-        _kill_group(self.proc)
+        procs.kill_group(self.proc, grace=2.0)
 
     def __enter__(self) -> "Server":
         return self
@@ -221,27 +203,9 @@ def run(cmd: list[str], timeout: float, cwd: Path = KIT, env: Optional[dict] = N
     process must keep reading: a client that prints a line per request then pays for its
     own writes only, not for a reader's wake-ups on the other core.
     """
-    t0 = time.monotonic()
-    sink = open(stdout_file, "wb") if stdout_file else subprocess.PIPE
-    try:
-        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.PIPE,
-                             start_new_session=True, preexec_fn=_raise_nofile, cwd=cwd, env=env)
-        try:
-            out, err = p.communicate(timeout=timeout)
-            rc = p.returncode
-        except subprocess.TimeoutExpired:
-            _kill_group(p, grace=0.5)
-            out, err = p.communicate()
-            rc = -9
-        finally:
-            if p.poll() is None:
-                _kill_group(p)
-    finally:
-        if stdout_file:
-            sink.close()
-    seconds = time.monotonic() - t0
-    if stdout_file:
-        out = stdout_file.read_bytes()
+    r = procs.run_bounded(cmd, timeout, capture=True, stdout_file=stdout_file, cwd=cwd, env=env,
+                          preexec_fn=_raise_nofile, grace=0.5)
+    rc, out, err, seconds = (-9 if r.timed_out else r.rc), r.out, r.err, r.seconds
     return Run(cmd, rc, out.decode(errors="replace"), err.decode(errors="replace"), seconds)
 
 
@@ -387,27 +351,21 @@ def figure_stamp() -> str:
 
 def busy_processes(interval: float = 0.5, threshold: float = 20.0) -> list[str]:
     """Other processes using more than `threshold` % of a core now: they skew every number."""
-    def sample() -> dict[int, tuple[int, str]]:
-        ticks = {}
-        for d in Path("/proc").glob("[0-9]*"):
-            try:
-                raw = (d / "stat").read_text()
-            except OSError:
-                continue
-            name = raw[raw.index("(") + 1:raw.rindex(")")]
-            fields = raw[raw.rindex(")") + 2:].split()
-            ticks[int(d.name)] = (int(fields[11]) + int(fields[12]), name)
-        return ticks
-    a = sample()
+    others = [p for p in psutil.process_iter(["name"]) if p.pid != os.getpid()]
+    for p in others:
+        try:
+            p.cpu_percent(None)  # the first call starts the measurement
+        except psutil.Error:
+            pass
     time.sleep(interval)
-    b = sample()
-    hz = os.sysconf("SC_CLK_TCK")
     busy = []
-    for pid, (t, name) in b.items():
-        if pid in a and pid != os.getpid():
-            pct = (t - a[pid][0]) / hz / interval * 100
-            if pct > threshold:
-                busy.append(f"{name} (pid {pid}, {pct:.0f}% of a core)")
+    for p in others:
+        try:
+            pct = p.cpu_percent(None)
+        except psutil.Error:
+            continue
+        if pct > threshold:
+            busy.append(f"{p.info['name']} (pid {p.pid}, {pct:.0f}% of a core)")
     return busy
 
 

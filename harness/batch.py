@@ -44,8 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Optional
 
-from . import paths, results, sandbox
-from .grade import run_bounded
+from . import paths, procs, results, sandbox
 
 ARCHIVES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 #: Limits on what one archive may unpack to (a zip bomb stops here).
@@ -271,7 +270,8 @@ def grade_one(lab: paths.Lab, student: str, entry: Path, work: Path, opts: argpa
             cmd += ["--no-sandbox"]
         cmd += ["--hide", str(Path(opts.submissions).resolve())]
         (work / "grade.txt").unlink(missing_ok=True)
-        rc: Optional[int] = run_bounded(cmd, work / "grade.txt", opts.timeout + 90)
+        rc: Optional[int] = procs.run_bounded(cmd, opts.timeout + 90, log=work / "grade.txt",
+                                                         cwd=paths.KIT).rc
         data = results.load(out / "results.json")
         status = _status(data, out, rc)
         tests = [{k: t.get(k) for k in ("name", "score", "max_score", "status", "visibility", "output")}

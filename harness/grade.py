@@ -27,13 +27,11 @@ import argparse
 import os
 import re
 import shutil
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from . import compat, paths, results, sandbox
+from . import compat, paths, procs, results, sandbox
 
 #: Hidden tests: modules named test_labNN*.py in this folder also count.
 HIDDEN_ENV = "SOCKLAB_HIDDEN"
@@ -65,27 +63,6 @@ def pytest_command(lab: paths.Lab, out: Path, modules: list[Path], jobs: int, se
     if jobs > 1:
         cmd += ["-n", str(jobs)]
     return cmd
-
-
-def run_bounded(cmd: list[str], log: Path | None, timeout: float, env: dict | None = None) -> int | None:
-    """Run `cmd` with output to `log` (None: to our stdout), in its own process group; kill the
-    group after `timeout` s.
-
-    Returns the exit status, or None if time ran out.
-    """
-    with open(log if log else os.devnull, "ab") as f:
-        p = subprocess.Popen(cmd, stdout=f if log else None, stderr=subprocess.STDOUT if log else None,
-                             stdin=subprocess.DEVNULL, cwd=paths.KIT, start_new_session=True, env=env)
-        try:
-            return p.wait(timeout)
-        except subprocess.TimeoutExpired:
-            return None
-        finally:
-            try:
-                os.killpg(p.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            p.wait()
 
 
 def print_report(lab: paths.Lab, src: Path, data: dict, out: Path, seconds: float, verbose: bool) -> None:
@@ -176,8 +153,8 @@ def grade(args: argparse.Namespace) -> int:
                  "--out", str(out), "--hidden", str(out / "hidden") if copies else "",
                  "--timeout", f"{max(10.0, args.timeout - (time.monotonic() - started)):.1f}",
                  "--source-label", str(src), "--inside-sandbox"]
-        rc = run_bounded(box.command(inner, writable, hide), None, args.timeout + 30,
-                         env=sandbox.child_env(box.config))
+        rc = procs.run_bounded(box.command(inner, writable, hide), args.timeout + 30, cwd=paths.KIT,
+                               env=sandbox.child_env(box.config)).rc
         data = results.load(out / "results.json")
         if rc in (0, 1) and data is not None:
             return rc  # the run inside reported (and wrote results.json) itself
@@ -223,11 +200,11 @@ def run_grading(lab: paths.Lab, src: Path, out: Path, args: argparse.Namespace, 
     if args.jobs > 1:
         # Under xdist the controller collects nothing: a collect-only pass writes the plan, so
         # that a killed run still lists every test (without xdist the run itself writes it).
-        run_bounded(pytest_command(lab, out, modules, 1, args.k, collect_only=True, bin_dir=cfg.bin_dir,
-                                   extra=extra), log, 60, env=env)
+        procs.run_bounded(pytest_command(lab, out, modules, 1, args.k, collect_only=True, bin_dir=cfg.bin_dir,
+                                         extra=extra), 60, log=log, cwd=paths.KIT, env=env)
     budget = max(10.0, args.timeout - (time.monotonic() - started))
-    rc = run_bounded(pytest_command(lab, out, modules, args.jobs, args.k, bin_dir=cfg.bin_dir, extra=extra),
-                     log, budget, env=env)
+    rc = procs.run_bounded(pytest_command(lab, out, modules, args.jobs, args.k, bin_dir=cfg.bin_dir, extra=extra),
+                           budget, log=log, cwd=paths.KIT, env=env).rc
     if cfg.mode != "namespaces":
         for stray in sandbox.reap_strays(cfg.root):
             print(f"note: killed a program left running: {stray}")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,6 +74,12 @@ def resolve_impl(lab: Lab, impl: str) -> Path:
         if candidate.is_dir():
             return candidate
     return path
+
+
+def evidence_name(nodeid: str) -> str:
+    """The file or folder name for one test's evidence (its program output, its packet capture):
+    the test's id without its module, with anything but letters, digits, _ . - turned into _."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid.split("::", 1)[-1])
 
 
 def time_scale() -> float:

@@ -22,14 +22,13 @@ as usual.
 from __future__ import annotations
 
 import os
-import re
 import select
 import shutil
 import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import pytest
 
@@ -121,15 +120,12 @@ def is_pcap(path: Path) -> bool:
         return False
 
 
-def _safe(nodeid: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid.split("::", 1)[-1])
-
-
 class PcapRecorder:
     """The pytest plugin behind --pcap: one Capture per test, kept only when the test fails."""
 
-    def __init__(self, config: pytest.Config):
+    def __init__(self, config: pytest.Config, programs_of: Callable[[pytest.Item], list]):
         self.config = config
+        self.programs_of = programs_of
         self.broken: Optional[str] = None
         if shutil.which("tcpdump") is None and not Path("/usr/sbin/tcpdump").exists():
             self.broken = "tcpdump is not installed (apt-get install tcpdump)"
@@ -145,8 +141,8 @@ class PcapRecorder:
 
     def _path(self, item: pytest.Item) -> Path:
         if self.config.getoption("--evidence"):
-            return self._base() / _safe(item.nodeid) / "loopback.pcap"
-        return self._base() / f"{_safe(item.nodeid)}.pcap"
+            return self._base() / paths.evidence_name(item.nodeid) / "loopback.pcap"
+        return self._base() / f"{paths.evidence_name(item.nodeid)}.pcap"
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_setup(self, item: pytest.Item):
@@ -178,10 +174,8 @@ class PcapRecorder:
                 capture.path.unlink(missing_ok=True)
 
     def _note(self, item: pytest.Item, path: Path) -> str:
-        from .plugin import PROGRAMS_KEY  # here, not at the top: plugin.py imports this module
-
         ports = []
-        for p in PROGRAMS_KEY.get(item, []):
+        for p in self.programs_of(item):
             ports += [int(m.group(2)) for m in LISTENING.finditer(p.stdout)]
         text = (f"the loopback traffic of this test is in {path}\n"
                 f"open it in Wireshark, or run: tcpdump -nn -A -r {path}")
@@ -191,7 +185,8 @@ class PcapRecorder:
         return text
 
 
-def register(config: pytest.Config) -> None:
-    """Turn the recorder on when --pcap (or SOCKLAB_PCAP=1) was given."""
+def register(config: pytest.Config, programs_of: Callable[[pytest.Item], list]) -> None:
+    """Turn the recorder on when --pcap (or SOCKLAB_PCAP=1) was given. `programs_of(item)` gives
+    the programs (procs.Program) that a test started: the failure note names their ports."""
     if config.getoption("--pcap", False):
-        config.pluginmanager.register(PcapRecorder(config), "socklab-pcap")
+        config.pluginmanager.register(PcapRecorder(config, programs_of), "socklab-pcap")

@@ -29,7 +29,7 @@ if str(KIT) not in sys.path:
     sys.path.insert(0, str(KIT))
 
 from harness import paths  # noqa: E402
-from harness.plugin import build_lab  # noqa: E402
+from harness.build import build_lab  # noqa: E402
 
 SIZES = [2048, 4096, 8192, 16384, 32768, 65536, 131072, 262144, 1 << 20, 4 << 20, 8 << 20]
 

@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import pytest
 
-from . import paths, sandbox
+from . import paths, pcap, sandbox
+from .build import Build, build_lab  # noqa: F401 (Build and build_lab were here once)
 from .compat import NodeKey
 from .peers import EchoPeer
 from .procs import Program, ProgramError
@@ -56,8 +55,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    from . import pcap
-    pcap.register(config)
+    pcap.register(config, lambda item: PROGRAMS_KEY.get(item, []))
     config.addinivalue_line("markers", "points(n): points the test is worth in the grade")
     config.addinivalue_line(
         "markers", "spec(*labels): the handout requirements the test checks, such as spec('R3.2-4')")
@@ -111,47 +109,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                  "spec": spec_labels(i)} for i in items]))
 
 
-# ---- the build ---------------------------------------------------------------------------
-@dataclass
-class Build:
-    """The programs built for one lab from one folder of sources."""
-
-    lab: paths.Lab
-    src: Path
-    bin_dir: Path
-    ok: bool
-    log: str
-
-    def path(self, prog: str) -> Path:
-        """The built program `prog` (for example "echo_server")."""
-        return self.bin_dir / prog
-
-
-def build_lab(lab: paths.Lab, src: Path, out: Path, sanitize: bool = True, timeout: float = 120,
-              limits=None, makefile: Optional[Path] = None, env: Optional[dict] = None,
-              cwd: Optional[Path] = None) -> Build:
-    """Compile the lab's programs from `src` into `out` with the kit's own Makefile.
-
-    The kit's Makefile (never the submission's) decides the flags: -Werror, and
-    ASan + UBSan unless `sanitize` is False. Returns a Build whose log holds the
-    compiler's messages; `ok` is False when make failed or timed out.
-    The grader's sandbox passes `limits` (procs.Limits, with the user to build as), a copy
-    of the kit's `makefile`, a small `env` and a `cwd` (see sandbox.build).
-    """
-    out.mkdir(parents=True, exist_ok=True)
-    if not src.is_dir():
-        return Build(lab, src, out, False, f"no such folder: {src}")
-    cmd = ["make", "--no-print-directory", "-s", "-f", str(makefile or lab.makefile), f"SRCDIR={src}",
-           f"OUT={out}", f"SANITIZE={1 if sanitize else 0}", "-B", "all"]
-    try:
-        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout,
-                           start_new_session=True, preexec_fn=limits.apply if limits else None,
-                           env=env, cwd=cwd, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        return Build(lab, src, out, False, f"the build took more than {timeout:.0f} s")
-    return Build(lab, src, out, r.returncode == 0, r.stdout.decode("utf-8", "replace"))
-
-
+# ---- the build (harness/build.py) ---------------------------------------------------------
 _builds: dict[str, Build] = {}
 
 
@@ -310,8 +268,7 @@ def _evidence_dir(item: pytest.Item) -> Optional[Path]:
     base = item.config.getoption("--evidence")
     if not base:
         return None
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", item.nodeid.split("::", 1)[-1])
-    return Path(base) / safe
+    return Path(base) / paths.evidence_name(item.nodeid)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -9,6 +9,7 @@ Student programs are untrusted: each one runs with resource limits (see Limits).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import resource
@@ -18,7 +19,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Callable, Optional, Sequence, Union
+
+import psutil
 
 from .paths import time_scale
 
@@ -387,18 +390,9 @@ class Program:
 
     def stop(self, sig: int = signal.SIGTERM, grace: float = 1.0) -> int:
         """Signal the group, wait `grace` s, then SIGKILL the group; always reaps. Returns the exit code."""
-        if self.alive():
-            self.send_signal(sig)
-            try:
-                self.proc.wait(grace * time_scale())
-            except subprocess.TimeoutExpired:
-                self.send_signal(signal.SIGKILL)
-        # The leader may be gone while others in its group live on: kill the group regardless.
-        try:
-            os.killpg(self.pgid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        rc = self.proc.wait()
+        # The leader may be gone while others in its group live on: kill_group kills the group regardless.
+        self.signals_sent += kill_group(self.proc, grace * time_scale(), sig)
+        rc = self.proc.returncode
         self.close_stdin()
         # Every writer in the group is dead, so the pipes drain at once; only a process that
         # left the group (setsid, a double fork) could hold them open: don't wait for it.
@@ -436,18 +430,17 @@ class Program:
 
     def sanitizer_report(self, lines: int = 30) -> Optional[str]:
         """The first `lines` lines of a sanitizer or valgrind report on stderr, or None."""
-        err = self.stderr
-        m = _SANITIZER.search(err)
-        if not m:
-            return None
-        start = err.rfind(b"\n", 0, m.start()) + 1
-        return "\n".join(err[start:].decode("utf-8", "replace").splitlines()[:lines])
+        return self._report(_SANITIZER, lines)
 
     def leak_report(self, lines: int = 40) -> Optional[str]:
         """The first `lines` lines of a memory-leak report (LeakSanitizer at exit, or valgrind's
         definitely lost blocks) on stderr, or None. Only meaningful once the program has exited."""
+        return self._report(_LEAK, lines)
+
+    def _report(self, start_line: re.Pattern, lines: int) -> Optional[str]:
+        """`lines` lines of stderr from the line where `start_line` first matches, or None."""
         err = self.stderr
-        m = _LEAK.search(err)
+        m = start_line.search(err)
         if not m:
             return None
         start = err.rfind(b"\n", 0, m.start()) + 1
@@ -472,3 +465,136 @@ def open_fds(pid: int) -> int:
         return len(os.listdir(f"/proc/{pid}/fd"))
     except OSError:
         return -1
+
+
+# ---- the one deadline-and-kill routine, and process walking -----------------------------------
+def _killpg(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def kill_group(proc: subprocess.Popen, grace: float = 0.0, sig: int = signal.SIGTERM) -> list[int]:
+    """End the process group that `proc` leads, and reap `proc`.
+
+    With `grace` > 0 and `proc` still running: `sig` to the group first, and up to `grace` s for
+    it to exit. Then SIGKILL to the group in any case (whatever else the group started dies too:
+    the leader may be gone while others live on). Returns the signals sent while `proc` still ran.
+    """
+    sent = []
+    if grace > 0 and proc.poll() is None:
+        sent.append(sig)
+        _killpg(proc.pid, sig)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            pass
+    if proc.poll() is None:
+        sent.append(signal.SIGKILL)
+    _killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return sent
+
+
+@dataclass
+class Finished:
+    """How a run_bounded() command ended: rc is None when it was killed at its deadline."""
+
+    rc: Optional[int]
+    out: bytes
+    err: bytes
+    seconds: float
+
+    @property
+    def timed_out(self) -> bool:
+        return self.rc is None
+
+
+def run_bounded(cmd: Sequence[str], timeout: float, *, log: Optional[Path] = None, capture: bool = False,
+                stdout_file: Optional[Path] = None, cwd: Optional[Path] = None, env: Optional[dict] = None,
+                preexec_fn: Optional[Callable[[], None]] = None, grace: float = 0.0) -> Finished:
+    """Run `cmd` in its own process group, stdin from /dev/null; after `timeout` s, end the group
+    (`grace` s after SIGTERM, then SIGKILL: see kill_group). The group is killed when the command
+    ends too, so nothing it started outlives it.
+
+    Output: appended to `log` (stdout and stderr), or stdout to `stdout_file`, or both kept in
+    memory with `capture` (stderr always, then), or else inherited from this process.
+    """
+    started = time.monotonic()
+    with contextlib.ExitStack() as stack:
+        stdout = stderr = None
+        if log is not None:
+            stdout, stderr = stack.enter_context(open(log, "ab")), subprocess.STDOUT
+        else:
+            if stdout_file is not None:
+                stdout = stack.enter_context(open(stdout_file, "wb"))
+            elif capture:
+                stdout = subprocess.PIPE
+            if capture:
+                stderr = subprocess.PIPE
+        p = subprocess.Popen(list(cmd), stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, cwd=cwd,
+                             env=env, start_new_session=True, preexec_fn=preexec_fn)
+        rc: Optional[int] = None
+        try:
+            out, err = p.communicate(timeout=timeout)
+            rc = p.returncode
+        except subprocess.TimeoutExpired:
+            kill_group(p, grace)
+            out, err = p.communicate()
+        finally:
+            ended = time.monotonic()
+            kill_group(p)
+    if stdout_file is not None:
+        out = Path(stdout_file).read_bytes()
+    return Finished(rc, out or b"", err or b"", ended - started)
+
+
+def pids_of_user(uid: int, zombies: bool = False) -> list[int]:
+    """Processes whose real user id is `uid`: the live ones (and the zombies too if asked)."""
+    found = []
+    for p in psutil.process_iter(["uids", "status"]):
+        uids, status = p.info["uids"], p.info["status"]
+        if uids is not None and uids.real == uid and (zombies or status != psutil.STATUS_ZOMBIE):
+            found.append(p.pid)
+    return found
+
+
+def _running_from(prefixes: Sequence[Path]) -> list[psutil.Process]:
+    roots = [str(p) for p in prefixes if p]
+    return [p for p in psutil.process_iter(["exe"])
+            if p.info["exe"] and any(p.info["exe"].startswith(r) for r in roots)]
+
+
+def running_from(*prefixes: Path) -> list[str]:
+    """The processes whose executable lies under one of `prefixes`: "PID EXE" each."""
+    return [f"{p.pid} {p.info['exe']}" for p in _running_from(prefixes)]
+
+
+def kill_running_from(*prefixes: Path) -> list[str]:
+    """SIGKILL every process whose executable lies under one of `prefixes`; returns "PID EXE" of each."""
+    killed = []
+    for p in _running_from(prefixes):
+        try:
+            p.send_signal(signal.SIGKILL)
+            killed.append(f"{p.pid} {p.info['exe']}")
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+    return killed
+
+
+def processes_mentioning(marker: str) -> list[str]:
+    """Live processes (not this one, not zombies) whose command line or environment holds `marker`:
+    "PID: COMMAND" each."""
+    found = []
+    for p in psutil.process_iter(["cmdline", "status"]):
+        if p.pid == os.getpid() or p.info["status"] == psutil.STATUS_ZOMBIE:
+            continue
+        try:
+            env = p.environ()
+        except (psutil.NoSuchProcess, psutil.AccessDenied, OSError):
+            env = {}
+        cmd = " ".join(p.info["cmdline"] or [])
+        if marker in cmd or any(marker in k or marker in v for k, v in env.items()):
+            found.append(f"{p.pid}: {cmd}")
+    return found

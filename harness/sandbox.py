@@ -67,7 +67,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from . import paths
+from . import paths, procs
 
 #: Environment variable that carries the sandbox configuration to the grader's children.
 CONFIG_ENV = "SOCKLAB_SANDBOX"
@@ -234,27 +234,9 @@ def probe() -> tuple[str, str]:
 
 
 # ---- user ids --------------------------------------------------------------------------------
-def _proc_uid_state(pid_dir: Path) -> tuple[int, str]:
-    uid, state = -1, "?"
-    try:
-        for line in (pid_dir / "status").read_text().splitlines():
-            if line.startswith("Uid:"):
-                uid = int(line.split()[1])
-            elif line.startswith("State:"):
-                state = line.split()[1]
-    except (OSError, ValueError, IndexError):
-        pass
-    return uid, state
-
-
 def pids_of_uid(uid: int, zombies: bool = False) -> list[int]:
     """Processes whose real user id is `uid`: the live ones (and the zombies too if asked)."""
-    found = []
-    for d in Path("/proc").glob("[0-9]*"):
-        u, state = _proc_uid_state(d)
-        if u == uid and (zombies or state != "Z"):
-            found.append(int(d.name))
-    return found
+    return procs.pids_of_user(uid, zombies)
 
 
 def _kill_all_as(uid: int) -> None:
@@ -422,20 +404,7 @@ def child_env(cfg: Config, extra: Optional[dict] = None) -> dict:
 # ---- the stray-process safety net -----------------------------------------------------------
 def reap_strays(*prefixes: Path) -> list[str]:
     """Kill (SIGKILL) any process whose executable lies under one of `prefixes`; returns what it killed."""
-    killed = []
-    roots = [str(p) for p in prefixes if p]
-    for d in Path("/proc").glob("[0-9]*"):
-        try:
-            exe = os.readlink(d / "exe")
-        except OSError:
-            continue
-        if any(exe.startswith(r) for r in roots):
-            try:
-                os.kill(int(d.name), signal.SIGKILL)
-                killed.append(f"{d.name} {exe}")
-            except (ProcessLookupError, PermissionError):
-                pass
-    return killed
+    return procs.kill_running_from(*prefixes)
 
 
 # ---- copying sources without trusting them ------------------------------------------------
@@ -567,8 +536,8 @@ class Sandbox:
 def build(cfg: Config, lab: paths.Lab, record: Path, sanitize: bool = True):
     """Build the lab from cfg.src into cfg.bin_dir: as the sandbox's first user id when there
     is one, with limits and a small environment; then make the programs read-only for it and
-    copy them into `record` (the grader's OUT/build) for the evidence. Returns a plugin.Build."""
-    from .plugin import build_lab
+    copy them into `record` (the grader's OUT/build) for the evidence. Returns a build.Build."""
+    from .build import build_lab
     from .procs import Limits
 
     bin_dir = cfg.bin_dir

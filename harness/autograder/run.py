@@ -17,8 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from .. import batch, paths, results
-from ..grade import run_bounded
+from .. import batch, paths, procs, results
 
 ROOT_ENV = "SOCKLAB_AUTOGRADER_ROOT"
 
@@ -70,7 +69,7 @@ def run() -> int:
             # Where the container forbids namespaces the tests cannot be mounted out of sight:
             # keep them root-only, so the student's programs cannot print them.
             os.chmod(hidden, 0o700)
-    rc = run_bounded(cmd, None, timeout + 60)
+    rc = procs.run_bounded(cmd, timeout + 60, cwd=paths.KIT).rc
 
     data = results.load(res)
     if not data or not isinstance(data.get("tests"), list) or not data["tests"]:

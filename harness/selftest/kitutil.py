@@ -1,10 +1,11 @@
 """Helpers shared by the kit's self-tests: find processes a grading run left behind."""
 from __future__ import annotations
 
-import os
 import re
 import time
 from pathlib import Path
+
+from harness import procs
 
 
 def sandbox_folder(output: str) -> str:
@@ -15,19 +16,25 @@ def sandbox_folder(output: str) -> str:
 
 def leftovers(marker: str) -> list[str]:
     """Live processes whose command line or environment mentions `marker` (a sandbox folder)."""
-    found = []
-    for d in Path("/proc").glob("[0-9]*"):
-        try:
-            if int(d.name) == os.getpid():
-                continue
-            blob = (d / "cmdline").read_bytes() + b"\0" + (d / "environ").read_bytes()
-            state = next((l for l in (d / "status").read_text().splitlines() if l.startswith("State:")), "")
-        except OSError:
-            continue
-        if marker.encode() in blob and "Z" not in state.split()[1:2]:
-            cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            found.append(f"{d.name}: {cmd}")
-    return found
+    return procs.processes_mentioning(marker)
+
+
+def patch_header(patch: Path) -> dict[str, str]:
+    """The `Key: value` lines above a bug-zoo or variant patch's first `--- ` line, keys in lower case."""
+    head = {}
+    for line in patch.read_text().splitlines():
+        if line.startswith("--- "):
+            break
+        m = re.match(r"(\w+):\s*(.*)", line)
+        if m:
+            head[m.group(1).lower()] = m.group(2).strip()
+    return head
+
+
+def assert_no_build_running(out: Path) -> None:
+    """No process whose binary was built under `out` may outlive the grading run."""
+    left = procs.running_from(out)
+    assert not left, "processes left running after grading:\n" + "\n".join(left)
 
 
 def assert_nothing_left(output: str) -> None:

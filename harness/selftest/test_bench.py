@@ -9,11 +9,11 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
-import os
 import shutil
 import subprocess
 import sys
 
+import psutil
 import pytest
 
 from harness import paths
@@ -58,8 +58,7 @@ def test_bench_smoke(tmp_path):
     assert "| Echo throughput, " in results
 
     # Every server the bench started is gone, peers included.
-    alive = [pid for pid in data["pids"] if os.path.exists(f"/proc/{pid}") and
-             open(f"/proc/{pid}/stat").read().split(") ")[1][0] != "Z"]
+    alive = [pid for pid in data["pids"] if _alive(pid)]
     assert not alive, f"processes left running after the bench: {alive}"
 
     labs = _labs_with_solutions()
@@ -79,3 +78,11 @@ def test_bench_smoke(tmp_path):
     if "01" in labs:
         for server in ("echo_server (ours)", "socat", "socat -b 65536", "iperf3"):
             assert data["echo"]["throughput"][server], f"no echo throughput for {server}"
+
+
+def _alive(pid: int) -> bool:
+    """True if process `pid` runs (a zombie does not)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

@@ -20,7 +20,6 @@ A mutant is a unified diff against the solution folder, with a header the patch 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -31,8 +30,8 @@ from pathlib import Path
 import pytest
 
 from harness import paths
-from harness.plugin import build_lab
-from harness.selftest.kitutil import assert_nothing_left
+from harness.build import build_lab
+from harness.selftest.kitutil import assert_no_build_running, assert_nothing_left, patch_header
 
 LABS = [lab for lab in paths.all_labs() if lab.solution.is_dir()]
 MUTANTS = [(lab, p) for lab in LABS for p in sorted((lab.solution / "mutants").glob("*.patch"))]
@@ -57,19 +56,6 @@ def grade(lab: paths.Lab, impl: Path, out: Path, select: str | None = None, time
     if re.search(r"^sandbox: .*; folder \S+$", stdout, re.M):
         assert_nothing_left(stdout)
     return r.returncode, data, seconds, stdout
-
-
-def assert_no_build_running(out: Path) -> None:
-    """No process whose binary was built under `out` may outlive the grading run."""
-    left = []
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            exe = os.readlink(proc / "exe")
-        except OSError:
-            continue
-        if exe.startswith(str(out)):
-            left.append(f"{proc.name} {exe}")
-    assert not left, "processes left running after grading:\n" + "\n".join(left)
 
 
 def failed_names(data: dict) -> set[str]:
@@ -125,21 +111,10 @@ def test_bug_zoo_is_big_enough(lab):
     assert n >= MIN_MUTANTS, f"lab {lab.id} has {n} mutants; the bug zoo needs {MIN_MUTANTS} at least"
 
 
-def mutant_header(patch: Path) -> dict[str, str]:
-    head = {}
-    for line in patch.read_text().splitlines():
-        if line.startswith("--- "):
-            break
-        m = re.match(r"(\w+):\s*(.*)", line)
-        if m:
-            head[m.group(1).lower()] = m.group(2).strip()
-    return head
-
-
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("lab,patch", MUTANTS, ids=[f"{l.id}-{p.stem}" for l, p in MUTANTS])
 def test_mutant_is_caught(lab, patch, tmp_path):
-    head = mutant_header(patch)
+    head = patch_header(patch)
     assert head.get("mutant") and head.get("catches"), f"{patch} needs 'Mutant:' and 'Catches:' header lines"
     catches = [c.strip() for c in head["catches"].split(",") if c.strip()]
     src = tmp_path / "src"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import paths
+from harness import paths, procs
 from harness.pcap import is_pcap
 
 KIT = paths.KIT
@@ -48,15 +48,7 @@ needs_tcpdump = pytest.mark.skipif(shutil.which("tcpdump") is None or os.geteuid
 
 
 def tcpdumps_writing_under(folder: Path) -> list[str]:
-    left = []
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if "tcpdump" in cmdline and str(folder) in cmdline:
-            left.append(f"{proc.name}: {cmdline}")
-    return left
+    return [p for p in procs.processes_mentioning(str(folder)) if "tcpdump" in p]
 
 
 @needs_tcpdump
