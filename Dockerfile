@@ -12,6 +12,7 @@ RUN apt-get update \
       python3-pytest \
       python3-pytest-xdist \
       python3-pytest-timeout \
+      python3-psutil \
       gcc \
       libc6-dev \
       make \
@@ -22,6 +23,7 @@ RUN apt-get update \
       valgrind \
       tcpdump \
       patch \
+      git \
       clang \
       npm \
       doxygen \

@@ -34,9 +34,12 @@ LABS = paths.all_labs()
 
 #: Where the harness's commands are run from: grading (harness, its lab plugins and tests) and
 #: the kit's own tests and benchmarks.
-GRADING_CODE = [*KIT.glob("harness/*.py"), *KIT.glob("harness/labs/*.py"), *KIT.glob("harness/tests/*.py")]
+#: Maintainers' tools in harness/ that grading never runs (their commands belong to the test group).
+MAINTAINER_TOOLS = {"mutate.py", "plots.py", "spec.py"}
+GRADING_CODE = [*(p for p in KIT.glob("harness/*.py") if p.name not in MAINTAINER_TOOLS),
+                *KIT.glob("harness/labs/*.py"), *KIT.glob("harness/tests/*.py")]
 OTHER_CODE = [*KIT.glob("harness/selftest/*.py"), *KIT.glob("bench/*.py"), *KIT.glob("docs/*.py"),
-              *KIT.glob("harness/autograder/*.py")]
+              *KIT.glob("harness/autograder/*.py"), *(KIT / "harness" / n for n in sorted(MAINTAINER_TOOLS))]
 #: Words that look like commands in a list literal but are not run as commands.
 NOT_COMMANDS = {
     "python": "a word in test_docs.py's list of interpreters; the harness runs sys.executable",
