@@ -17,16 +17,19 @@ Fixtures:
 """
 from __future__ import annotations
 
+import errno
 import os
 import re
-import subprocess
-from dataclasses import dataclass
+import traceback
 from pathlib import Path
 from typing import Optional
 
 import pytest
 
-from . import paths, sandbox
+from . import build as building
+from . import feedback, paths, sandbox, textsafe
+from .build import Build, ProgramNotBuilt, build_lab
+from .feedback import Diagnosis, FeedbackFailure
 from .peers import EchoPeer
 from .procs import Program, ProgramError
 from .proxy import FragmentingProxy
@@ -110,46 +113,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 # ---- the build ---------------------------------------------------------------------------
-@dataclass
-class Build:
-    """The programs built for one lab from one folder of sources."""
-
-    lab: paths.Lab
-    src: Path
-    bin_dir: Path
-    ok: bool
-    log: str
-
-    def path(self, prog: str) -> Path:
-        """The built program `prog` (for example "echo_server")."""
-        return self.bin_dir / prog
-
-
-def build_lab(lab: paths.Lab, src: Path, out: Path, sanitize: bool = True, timeout: float = 120,
-              limits=None, makefile: Optional[Path] = None, env: Optional[dict] = None,
-              cwd: Optional[Path] = None) -> Build:
-    """Compile the lab's programs from `src` into `out` with the kit's own Makefile.
-
-    The kit's Makefile (never the submission's) decides the flags: -Werror, and
-    ASan + UBSan unless `sanitize` is False. Returns a Build whose log holds the
-    compiler's messages; `ok` is False when make failed or timed out.
-    The grader's sandbox passes `limits` (procs.Limits, with the user to build as), a copy
-    of the kit's `makefile`, a small `env` and a `cwd` (see sandbox.build).
-    """
-    out.mkdir(parents=True, exist_ok=True)
-    if not src.is_dir():
-        return Build(lab, src, out, False, f"no such folder: {src}")
-    cmd = ["make", "--no-print-directory", "-s", "-f", str(makefile or lab.makefile), f"SRCDIR={src}",
-           f"OUT={out}", f"SANITIZE={1 if sanitize else 0}", "-B", "all"]
-    try:
-        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout,
-                           start_new_session=True, preexec_fn=limits.apply if limits else None,
-                           env=env, cwd=cwd, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        return Build(lab, src, out, False, f"the build took more than {timeout:.0f} s")
-    return Build(lab, src, out, r.returncode == 0, r.stdout.decode("utf-8", "replace"))
-
-
+# Building lives in harness/build.py (no pytest there); Build and build_lab stay importable
+# from here for older callers.
 _builds: dict[str, Build] = {}
 
 
@@ -167,7 +132,9 @@ def _lab_of(request: pytest.FixtureRequest) -> paths.Lab:
 def lab_build(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Build:
     """The lab's programs built from the sources under test (once per session and lab).
 
-    A failed build fails every test with the compiler's messages.
+    Each program is built on its own (harness/build.py): a program that failed to build fails
+    only the tests that start it (Build.path raises ProgramNotBuilt, which the report turns
+    into one "did not build" diagnosis), so the other programs' tests still count.
     """
     lab = _lab_of(request)
     config = request.config
@@ -175,19 +142,23 @@ def lab_build(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
         bin_dir = config.getoption("--bin-dir")
         if bin_dir:
             log_path = config.getoption("--build-log")
-            log = Path(log_path).read_text() if log_path and Path(log_path).exists() else ""
-            ok = not log.startswith("BUILD FAILED")
-            _builds[lab.id] = Build(lab, Path(bin_dir), Path(bin_dir), ok, log)
+            b = None
+            if log_path:
+                b = building.load(Path(log_path).with_name("build.json"), lab, Path(bin_dir))
+            if b is None:
+                log = Path(log_path).read_text() if log_path and Path(log_path).exists() else ""
+                b = Build(lab, Path(bin_dir), Path(bin_dir), not log.startswith("BUILD FAILED"),
+                          log.replace("BUILD FAILED\n", "", 1))
+            _builds[lab.id] = b
         else:
             src = paths.resolve_impl(lab, config.getoption("--impl"))
             _builds[lab.id] = build_lab(lab, src, tmp_path_factory.mktemp(f"build{lab.id}"))
-    b = _builds[lab.id]
-    if not b.ok:
-        log = b.log.replace("BUILD FAILED\n", "", 1).strip()
-        pytest.fail(f"The build failed, so no test can run. The compiler said:\n{log[-3000:]}\n"
-                    f"Hint: fix the first error first; run `make` in labs/{lab.name} to see it again.",
-                    pytrace=False)
-    return b
+    return _builds[lab.id]
+
+
+def build_diagnosis(prog: str, log: str) -> Diagnosis:
+    """The one cause of every test that needed a program that did not build."""
+    return Diagnosis("build", f"{prog} did not build: {building.error_summary(log)}", key=f"build:{prog}")
 
 
 # ---- programs ----------------------------------------------------------------------------
@@ -209,6 +180,12 @@ class Spawner:
 
     def __call__(self, prog: str, *args, **kwargs) -> Program:
         """Start the lab's program `prog` with `args`; keyword arguments go to procs.Program."""
+        if not self.build.built(prog):
+            log = self.build.logs.get(prog, self.build.log)
+            raise FeedbackFailure(
+                f"Not run: {prog} did not build, so this test could not start it "
+                f"(the compiler's messages are in the \"build\" entry and in build.log).",
+                build_diagnosis(prog, log))
         path = self.build.path(prog)
         if os.environ.get("SOCKLAB_VALGRIND") == "1":
             kwargs["wrapper"] = VALGRIND + list(kwargs.get("wrapper", ()))
@@ -225,9 +202,10 @@ class Spawner:
         ("parent failed") instead of waiting for the deadline again.
         """
         if prog in _never_ready:
-            pytest.fail(f"Not run: {prog} never became ready in an earlier test.\n{_never_ready[prog]}",
-                        pytrace=False)
+            raise FeedbackFailure(f"Not run: {prog} never became ready in an earlier test.\n{_never_ready[prog]}",
+                                  _silent(prog))
         p = self(prog, *args, **kwargs)
+        p.is_server = True
         problem = None
         try:
             host, port = p.wait_ready(ready_timeout, hint=hint)
@@ -237,8 +215,14 @@ class Spawner:
             # Only a silent, living server is worth remembering: waiting again would cost the same.
             if p.alive():
                 _never_ready[prog] = problem
+                raise FeedbackFailure(problem, _silent(prog))
             pytest.fail(problem, pytrace=False)
         return p, host, port
+
+
+def _silent(prog: str) -> Diagnosis:
+    return Diagnosis("silent", f"{prog} is still running but never printed 'listening on ADDR:PORT'",
+                     key=f"silent:{prog}")
 
 
 @pytest.fixture
@@ -308,33 +292,146 @@ def _evidence_dir(item: pytest.Item) -> Optional[Path]:
     base = item.config.getoption("--evidence")
     if not base:
         return None
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", item.nodeid.split("::", 1)[-1])
-    return Path(base) / safe
+    return Path(base) / evidence_name(item.nodeid)
+
+
+def evidence_name(nodeid: str) -> str:
+    """The evidence folder's name for a test: its id with anything but [A-Za-z0-9_.-] as "_"."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid.split("::", 1)[-1]).strip("._") or "test"
+
+
+# ---- diagnosis, then the report ---------------------------------------------------------
+class DiagnosisHooks:
+    """Hooks a lab's plugin (harness/labs/labNN.py) or a hidden test's conftest may implement."""
+
+    @pytest.hookspec(firstresult=True)
+    def pytest_socklab_diagnose(self, item, call, programs):
+        """A test-specific diagnosis of a failed test, or None to let the harness classify.
+
+        item: the pytest.Item; call: the pytest.CallInfo of the failed phase (call.excinfo);
+        programs: the procs.Program objects the test started (state, stdout, stderr).
+        Return a harness.feedback.Diagnosis: its sentence is said first; withhold_hint=True
+        drops the test's topic hint. The first non-None answer wins.
+        """
+
+
+def pytest_addhooks(pluginmanager) -> None:
+    pluginmanager.add_hookspecs(DiagnosisHooks)
+
+
+#: The errors of the harness's own sockets that a misbehaving program can cause.
+_NET_ERRNOS = {errno.ECONNREFUSED, errno.ECONNRESET, errno.ECONNABORTED, errno.EPIPE, errno.ETIMEDOUT,
+               errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ENOTCONN}
+
+#: Section titles that only the log shows (never results.json or the console).
+LOG_ONLY = "log only: "
+
+
+def _message(call: pytest.CallInfo, report: pytest.TestReport) -> tuple[str, Optional[Diagnosis], str]:
+    """(message for the student, a diagnosis the exception itself implies, details for the log only)."""
+    exc = call.excinfo.value if call.excinfo else None
+    if exc is None:
+        return report.longreprtext or "", None, ""
+    if isinstance(exc, ProgramNotBuilt):
+        return (f"Not run: {exc.prog} did not build, so this test could not use it "
+                f"(the compiler's messages are in the \"build\" entry and in build.log).",
+                build_diagnosis(exc.prog, exc.log), "")
+    if isinstance(exc, (pytest.fail.Exception, ProgramError)):
+        text = str(getattr(exc, "msg", None) or exc)
+        if text.startswith("Timeout >"):
+            limit = text.split(">", 1)[1].split()[0]
+            return (f"The test did not finish within its time limit ({limit}): a program under test "
+                    "probably blocked (a hang or a deadlock).",
+                    Diagnosis("timeout", f"the test ran out of time ({limit}) while its programs were still running",
+                              key="timeout", withhold_hint=False),
+                    report.longreprtext or "")
+        return text, None, ""
+    if isinstance(exc, (pytest.skip.Exception,)):
+        return report.longreprtext or "", None, ""
+    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    if isinstance(exc, (ConnectionError, TimeoutError)) or (
+            isinstance(exc, OSError) and exc.errno in _NET_ERRNOS):
+        # The harness's own socket to a program failed (refused, reset): say so plainly; the
+        # programs' diagnosis (an exit, a crash) comes first when there is one.
+        why = exc.strerror or str(exc)
+        return (f"The test's connection to the program under test failed: {why}.",
+                Diagnosis("connection", f"the test could not talk to the program under test ({why})",
+                          key=f"connection:{why}", withhold_hint=False), tb)
+    if isinstance(exc, AssertionError):
+        return (f"A check of the test failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}.",
+                None, tb)
+    what = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
+    return (f"Internal error in the test harness ({what}). This is not a verdict on your code: please "
+            "report it, with the grader's pytest.log.",
+            Diagnosis("internal", f"the harness itself failed ({what}); please report it", key=f"internal:{what}",
+                      withhold_hint=False), tb)
+
+
+def explain(item: pytest.Item, call: pytest.CallInfo, report: pytest.TestReport, programs: list) -> None:
+    """Rewrite a failed report: what happened to the programs first (a Diagnosis), the test's
+    message next, its topic hint only when the programs behaved normally; every byte printable;
+    no traceback except in a log-only section. The cause travels in user_properties."""
+    text, implied, log_detail = _message(call, report)
+    diag = None
+    try:
+        diag = item.config.hook.pytest_socklab_diagnose(item=item, call=call, programs=programs)
+    except Exception:  # a lab's diagnosis must never be what breaks the report
+        log_detail += "\n(pytest_socklab_diagnose raised)\n" + traceback.format_exc()
+    if diag is None and implied is not None and implied.kind in ("build", "internal"):
+        diag = implied
+    if diag is None:
+        diag = feedback.diagnose(programs, call.excinfo) or implied
+    if diag is not None and diag.withhold_hint:
+        text = feedback.withhold_hint(text)
+    lines = [textsafe.printable(text).rstrip()]
+    if diag is not None and diag.sentence.rstrip(".") not in lines[0]:
+        lines.insert(0, f"What happened: {diag.sentence}")
+    report.longrepr = "\n".join(l for l in lines if l)
+    report.sections = [(title, textsafe.printable(body)) for title, body in report.sections]
+    if log_detail:
+        report.sections.append((LOG_ONLY + "details for the kit's maintainers", textsafe.printable(log_detail)))
+    props = list(report.user_properties)
+    if diag is not None:
+        props.append(("cause", diag.to_json()))
+    report.user_properties = props
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
-    """Add each program's crash report and stderr tail to a failing test's report; keep the evidence."""
+    """Diagnose a failing test, add each program's crash report or stderr tail; keep the evidence."""
     outcome = yield
     report = outcome.get_result()
     programs = item.stash.get(PROGRAMS_KEY, [])
     if report.when == "call":
         item.stash[CALL_FAILED_KEY] = report.failed
-        if report.failed:
-            for p in programs:
-                crash = p.crash_report()
-                if crash and (p.sanitizer_report(5) or "") not in report.longreprtext:
-                    report.sections.append((f"{p.name} crashed", crash))
-                elif p.stderr and p.stderr_tail() not in report.longreprtext:
-                    report.sections.append((f"{p.name} stderr (tail)", p.stderr_tail()))
+    if report.failed:
+        try:
+            if report.when == "call":
+                for p in programs:
+                    crash = p.crash_report()
+                    if crash and (p.sanitizer_report(5) or "") not in report.longreprtext:
+                        report.sections.append((f"{p.name} crashed", crash))
+                    elif p.stderr and p.stderr_tail() not in report.longreprtext:
+                        report.sections.append((f"{p.name} stderr (tail)", p.stderr_tail()))
+            explain(item, call, report, programs)
+        except Exception:  # the report itself must never end in a traceback for the student
+            report.longrepr = ("Internal error in the test harness while it wrote this report. This is not a "
+                               "verdict on your code: please report it, with the grader's pytest.log.")
+            report.sections = [(LOG_ONLY + "details for the kit's maintainers", traceback.format_exc())]
+            report.user_properties = list(report.user_properties) + [("cause", Diagnosis(
+                "internal", "the harness itself failed while it wrote the report; please report it",
+                key="internal:report", withhold_hint=False).to_json())]
     if report.when == "teardown" and programs and (report.failed or item.stash.get(CALL_FAILED_KEY, False)):
         where = _evidence_dir(item)
         if where:
-            where.mkdir(parents=True, exist_ok=True)
-            for i, p in enumerate(programs):
-                stem = f"{i}-{p.name}"
-                (where / f"{stem}.stdout").write_bytes(_capped(p.stdout))
-                (where / f"{stem}.stderr").write_bytes(_capped(p.stderr))
-                (where / f"{stem}.cmd").write_text(" ".join(p.argv) + f"\n{p.exit_text()}\n")
-            report.sections.append(("evidence", f"program output kept in {where}"))
-
+            try:
+                where.mkdir(parents=True, exist_ok=True)
+                for i, p in enumerate(programs):
+                    stem = f"{i}-{evidence_name(p.name)}"
+                    (where / f"{stem}.stdout").write_bytes(_capped(p.stdout))
+                    (where / f"{stem}.stderr").write_bytes(_capped(p.stderr))
+                    (where / f"{stem}.cmd").write_text(textsafe.printable(" ".join(p.argv)) + f"\n{p.exit_text()}\n")
+            except OSError as e:
+                report.sections.append((LOG_ONLY + "evidence", f"could not keep the evidence: {e}"))
+            else:
+                report.sections.append(("evidence", where.name))
