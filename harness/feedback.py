@@ -228,7 +228,7 @@ def program_diagnosis(p) -> Optional[Diagnosis]:
     if not server and (rc == 0 or getattr(p, "awaited", False)):
         return None
     last = _last_line(err)
-    said = f"; the last line on its stderr: \"{last}\"" if last else " without a word on stderr"
+    said = f"; the last line on its stderr: \"{last}\"" if last else "; it wrote nothing on stderr"
     return Diagnosis("exited", f"{p.name} exited with status {rc} while the test still needed it{said}",
                      key=f"exited:{p.name}:{rc}:{re.sub(r'[0-9]+', 'N', last)}")
 

@@ -131,7 +131,11 @@ BLOCK_NAMES = 8
 
 
 def _cause(t: dict) -> dict:
-    return (t.get("extra_data") or {}).get("cause") or {}
+    extra = t.get("extra_data") or {}
+    if extra.get("outcome") in ("not run", "running") and not extra.get("cause"):
+        return {"kind": "not-run", "key": "not-run",
+                "sentence": "these tests did not run to the end (the run stopped early), so they score 0"}
+    return extra.get("cause") or {}
 
 
 def _body(t: dict) -> list[str]:
@@ -185,7 +189,7 @@ def feedback_blocks(tests: list[dict], build: dict | None) -> list[str]:
                 lines.append(f"    {_names(group)}")
         if kind == "build" and build:
             lines += ["    " + l for l in building.first_error(_build_log(build, cause)).splitlines()]
-        elif kind != "stub":
+        elif kind not in ("stub", "not-run"):
             body = _body(first)
             if len(group) > 1 and body:
                 lines.append(f"    What {test_id(first)} saw:")
@@ -261,9 +265,8 @@ def next_step(lab: paths.Lab, tests: list[dict]) -> str | None:
             return len(steps)
         todo = min(stubs, key=place)
         i = place(todo)
-        where = (f"step {steps[i]['step']} of the handout's \"What you write\" table" if i < len(steps)
-                 else "the handout")
-        return (f"Next step: {where}: write {todo['func']}() in {todo['file']} (its TODO, handout "
+        where = f"step {steps[i]['step']} of the handout's \"What you write\" table: " if i < len(steps) else ""
+        return (f"Next step: {where}write {todo['func']}() in {todo['file']} (its TODO, handout "
                 f"{todo['section']}), then run `make test` again.")
     first = failed[0]
     cause = _cause(first)
@@ -288,8 +291,9 @@ def print_report(lab: paths.Lab, src: Path, data: dict, out: Path, seconds: floa
     print(f"  {'test':<{width}}  {'points':>7}  {'status':<7}  {'seconds':>7}")
     for t in tests:
         extra = t.get("extra_data", {})
-        status = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP", "not run": "NOT RUN"}.get(
-            extra.get("outcome"), t["status"].upper())
+        status = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP", "not run": "NOT RUN",
+                  "running": "FAIL" if extra.get("cause") else "NOT RUN"}.get(extra.get("outcome"),
+                                                                              t["status"].upper())
         if t["visibility"] != "visible":
             status += "*"
         pts = f"{t['score']:g}/{t['max_score']:g}"
@@ -438,6 +442,13 @@ def run_grading(lab: paths.Lab, src: Path, out: Path, args: argparse.Namespace, 
         for stray in sandbox.reap_strays(cfg.root):
             print(f"note: killed a program left running: {stray}")
     data = results.load(out / "results.json") or {"tests": []}
+    if rc == 2 and args.x:
+        rc = 1  # -x under xdist: "interrupted" after the first failure, as asked
+    if rc not in (None, 0, 1) and data["tests"]:
+        note = (f"The test run stopped with an error of its own (pytest exit status {rc}); unfinished tests "
+                f"score 0. This is not a verdict on your code: please report it, with {log}.")
+        print(note)
+        data = results.write_stub(out / "results.json", note, data)
     if rc is None:
         note = f"The grading run was stopped after {args.timeout:.0f} s; unfinished tests score 0."
         print(note)

@@ -479,7 +479,9 @@ class Program:
             except subprocess.TimeoutExpired:
                 pass
         body = f"(its sanitizer report, first lines)\n{report}" if report else self.stderr_tail()
-        return f"--- {self.name}: {' '.join(self.argv)} ({self.exit_text()}) ---\n{body}"
+        # The program by name, not by path: a student cannot open the grader's build folder.
+        command = " ".join([self.name, *self.argv[1:]])
+        return f"--- {command} ({self.exit_text()}) ---\n{body}"
 
 
 def open_fds(pid: int) -> int:

@@ -182,6 +182,18 @@ class ResultsWriter:
             entry["output"] = entry["output"] or "Passed."
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        # A test whose phases did not all report (-x under xdist stops the workers): a failure
+        # seen counts as failed; otherwise it did not run to the end.
+        for entry in self.tests.values():
+            extra = entry["extra_data"]
+            if extra.get("outcome") == "running":
+                if extra.get("failed"):
+                    self._finish(entry)
+                else:
+                    extra.pop("failed", None)
+                    extra.pop("skipped", None)
+                    extra["outcome"] = "not run"
+                    entry["output"] = entry["output"] or "Not run: the run stopped before this test finished."
         self.write()
 
     def build_entry(self) -> Optional[dict]:
