@@ -90,6 +90,13 @@ def error_summary(log: str) -> str:
     return textsafe.one_line(f"{m.group(1)}:{m.group(2)}: {m.group(3)}", 200)
 
 
+def tidy(log: str, src: Path) -> str:
+    """The compiler's messages as a student reads them: file names relative to their folder
+    (the grader's copy is a path they cannot open), without make's own "*** Error" lines."""
+    log = log.replace(f"{src}/", "")
+    return "\n".join(l for l in log.splitlines() if not re.match(r"make(\[\d+\])?: \*\*\*", l))
+
+
 def build_lab(lab: paths.Lab, src: Path, out: Path, sanitize: bool = True, timeout: float = 120,
               limits=None, makefile: Optional[Path] = None, env: Optional[dict] = None,
               cwd: Optional[Path] = None) -> Build:
@@ -117,7 +124,7 @@ def build_lab(lab: paths.Lab, src: Path, out: Path, sanitize: bool = True, timeo
                                stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
             return False, f"the build took more than {timeout:.0f} s"
-        return r.returncode == 0, r.stdout.decode("utf-8", "replace")
+        return r.returncode == 0, tidy(r.stdout.decode("utf-8", "replace"), src)
 
     if not progs:
         ok, log = one("all")

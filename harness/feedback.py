@@ -173,27 +173,36 @@ def find_stub(text: str) -> Optional[dict]:
     return m.groupdict() if m else None
 
 
+_LEAK_START = re.compile(rb"^=+\d+=+\s*(ERROR: LeakSanitizer|HEAP SUMMARY)", re.M)
+
+
 def _last_line(data: bytes) -> str:
-    lines = [l for l in textsafe.printable_bytes(data).splitlines() if l.strip()]
+    """The last line the program wrote on stderr, before any leak report at its exit."""
+    m = _LEAK_START.search(data)
+    lines = [l for l in textsafe.printable_bytes(data[:m.start()] if m else data).splitlines() if l.strip()]
     return textsafe.one_line(lines[-1].strip(), 160) if lines else ""
 
 
 def crash_site(stderr: bytes) -> tuple[str, str]:
-    """(what, where) of a sanitizer report: ("heap-buffer-overflow", "on_readable (chat.c:123)");
-    ("", "") when there is none."""
+    """What a sanitizer found and where, as two phrases: ("AddressSanitizer found a
+    heap-buffer-overflow", "in on_readable (chat.c:123)"), or ("UndefinedBehaviorSanitizer found
+    undefined behaviour", "at chat.c:76 (index 1025 out of bounds ...)"); ("", "") if none."""
     text = textsafe.printable_bytes(stderr)
-    m = _UBSAN.search(text)
-    kind = site = ""
     san = _SAN_KIND.search(text)
     if san:
-        kind = san.group(2)
+        site = ""
         for f in _FRAME.finditer(text, san.end()):
             if not f.group(2).startswith(("asan_", "ubsan_", "sanitizer_")):
-                site = f"{f.group(1)} ({f.group(2)}:{f.group(3)})"
+                site = f"in {f.group(1)} ({f.group(2)}:{f.group(3)})"
                 break
-    elif m:
-        kind, site = "undefined behaviour: " + m.group(3)[:80], f"{m.group(1)}:{m.group(2)}"
-    return kind, site
+        return f"{san.group(1)} found a {san.group(2)}", site
+    m = _UBSAN.search(text)
+    if m:
+        return ("UndefinedBehaviorSanitizer found undefined behaviour",
+                f"at {m.group(1)}:{m.group(2)} ({textsafe.one_line(m.group(3).strip(), 100)})")
+    if "==" in text and "Invalid" in text:
+        return "valgrind found a memory error", ""
+    return "", ""
 
 
 def program_diagnosis(p) -> Optional[Diagnosis]:
@@ -213,10 +222,10 @@ def program_diagnosis(p) -> Optional[Diagnosis]:
             key=f"stub:{stub['file']}:{stub['func']}", todo=stub)
     rc = p.proc.poll()
     if p.sanitizer_report(5):
-        kind, site = crash_site(err)
-        what = f"{kind} in {site}" if kind and site else (kind or "an error")
-        return Diagnosis("crashed", f"{p.name} crashed: a sanitizer found {what} ({p.exit_text()})",
-                         key=f"crashed:{p.name}:{kind}:{site}")
+        what, site = crash_site(err)
+        what = what or "a sanitizer or valgrind found an error"
+        return Diagnosis("crashed", f"{p.name} crashed: {what}{' ' + site if site else ''}",
+                         key=f"crashed:{p.name}:{what}:{re.sub(r'[0-9]{3,}', 'N', site)}")
     if rc is not None and rc < 0 and -rc not in p.signals_sent:
         return Diagnosis("crashed", f"{p.name} crashed: it was killed by {_signame(-rc)}",
                          key=f"crashed:{p.name}:{-rc}")
