@@ -213,6 +213,7 @@ def program_diagnosis(p) -> Optional[Diagnosis]:
     gap of the skeleton, crashed (a signal it did not get from the harness, or a sanitizer
     report), or ended on its own while the test was not waiting for its end.
     """
+    _settle(p)
     err = p.stderr
     stub = find_stub(textsafe.printable_bytes(err))
     if stub:
@@ -240,6 +241,16 @@ def program_diagnosis(p) -> Optional[Diagnosis]:
     said = f"; the last line on its stderr: \"{last}\"" if last else "; it wrote nothing on stderr"
     return Diagnosis("exited", f"{p.name} exited with status {rc} while the test still needed it{said}",
                      key=f"exited:{p.name}:{rc}:{re.sub(r'[0-9]+', 'N', last)}")
+
+
+def _settle(p) -> None:
+    """A program whose output pipes reached EOF is exiting: reap it (up to 1 s), so that the
+    diagnosis says how it ended rather than "still running"."""
+    try:
+        if p.proc.poll() is None and p._out.closed and p._err.closed:
+            p.proc.wait(1.0)
+    except Exception:  # noqa: BLE001 - a diagnosis never fails on a program's state
+        pass
 
 
 def _signame(sig: int) -> str:
