@@ -446,7 +446,7 @@ def run_grading(lab: paths.Lab, src: Path, out: Path, args: argparse.Namespace, 
         rc = 1  # -x under xdist: "interrupted" after the first failure, as asked
     if rc not in (None, 0, 1) and data["tests"]:
         note = (f"The test run stopped with an error of its own (pytest exit status {rc}); unfinished tests "
-                f"score 0. This is not a verdict on your code: please report it, with {log}.")
+                f"score 0. This is not a verdict on your code: please report it, with the grader's pytest.log.")
         print(note)
         data = results.write_stub(out / "results.json", note, data)
     if rc is None:

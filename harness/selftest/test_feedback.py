@@ -236,6 +236,11 @@ def test_lab01_crash_is_reported_with_its_site(tmp_path):
         assert re.search(r"(in echo_loop \(|at )echo_server\.c:\d+", cause["sentence"]), cause
         assert "Hint:" not in t["output"], t["output"]
     assert len(console_blocks(output)) == 1, output
+    junit = (tmp_path / "out" / "junit.xml").read_text()
+    for where, text in (("the console", output), ("results.json", json.dumps(data, ensure_ascii=False)),
+                        ("junit.xml", junit)):
+        assert "\x1b" not in text and "\r" not in text.replace("\r\n", "\n"), f"a raw escape in {where}"
+    assert "\\x1b[2J" in json.dumps(data) or "x1b[2J" in junit, "the escape was dropped, not shown escaped"
 
 
 @pytest.mark.timeout(200)
