@@ -179,8 +179,8 @@ _LEAK_START = re.compile(rb"^=+\d+=+\s*(ERROR: LeakSanitizer|HEAP SUMMARY)", re.
 def _last_line(data: bytes) -> str:
     """The last line the program wrote on stderr, before any leak report at its exit."""
     m = _LEAK_START.search(data)
-    lines = [l for l in textsafe.printable_bytes(data[:m.start()] if m else data).splitlines() if l.strip()]
-    return textsafe.one_line(lines[-1].strip(), 160) if lines else ""
+    lines = [l.strip() for l in textsafe.printable_bytes(data[:m.start()] if m else data).splitlines() if l.strip()]
+    return textsafe.one_line(lines[-1], 160) if lines else ""
 
 
 def crash_site(stderr: bytes) -> tuple[str, str]:

@@ -272,8 +272,10 @@ def next_step(lab: paths.Lab, tests: list[dict]) -> str | None:
     cause = _cause(first)
     sections = re.findall(r"§[\d.]+", first.get("output", ""))
     see = f" (handout {', '.join(dict.fromkeys(sections))})" if sections else ""
-    if cause.get("kind") in ("crashed", "exited", "build", "silent"):
-        return f"Next step: {cause['sentence'][:1].lower()}{cause['sentence'][1:].rstrip('.')}: fix that first{see}."
+    what = {"crashed": "the crash", "exited": "what made the program exit", "build": "the build error",
+            "silent": "why the server never said it was listening"}.get(cause.get("kind", ""))
+    if what:
+        return f"Next step: fix {what} (the first block above), then run `make test` again."
     return f"Next step: make {test_id(first)} pass{see}; it is the first test that fails."
 
 
