@@ -279,6 +279,7 @@ def grade_one(lab: paths.Lab, student: str, entry: Path, work: Path, opts: argpa
         tests = [{k: t.get(k) for k in ("score", "max_score", "status", "visibility", "output")}
                  | {"name": results.test_id(t), "outcome": t.get("extra_data", {}).get("outcome", "")}
                  for t in (data or {}).get("tests", []) if results.test_id(t) != "build"]
+        notes += [t.get("output") or "" for t in (data or {}).get("tests", []) if results.test_id(t) == "build"]
         if status == "error":
             notes.append("the grader failed; see " + str(work / "grade.txt"))
         o = Outcome(student, status, score=round(sum(t["score"] or 0 for t in tests), 2),

@@ -385,6 +385,12 @@ def explain(item: pytest.Item, call: pytest.CallInfo, report: pytest.TestReport,
         diag = implied
     if diag is None:
         diag = feedback.diagnose(programs, call.excinfo) or implied
+    if diag is not None and diag.kind == "timeout" and programs:
+        # Which programs were still running, and whether they had said anything at all.
+        states = [f"{p.name} {p.state()}" + ("" if p.proc.poll() is not None else
+                  " and had written nothing" if not (p.stdout or p.stderr) else "") for p in programs]
+        diag = Diagnosis("timeout", f"{diag.sentence.rstrip('.')}: {', '.join(states)}", key=diag.key,
+                         withhold_hint=False)
     if diag is not None and diag.withhold_hint:
         text = feedback.withhold_hint(text)
     lines = [textsafe.printable(text).rstrip()]

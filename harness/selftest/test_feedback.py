@@ -177,6 +177,18 @@ def test_a_harness_exception_becomes_an_internal_error():
     assert "Connection refused" in report.longreprtext and "Traceback" not in report.longreprtext
 
 
+def test_a_timeout_says_which_program_was_silent():
+    prog = _program("sleep 30", name="echo_server")
+    try:
+        report, call = _report(pytest.fail.Exception("Timeout >60.0s"))
+        plugin.explain(_Item(), call, report, [prog])
+        assert report.longreprtext.startswith(
+            "What happened: the test ran out of time (60.0s) while its programs were still running: "
+            "echo_server is still running and had written nothing."), report.longreprtext
+    finally:
+        prog.stop()
+
+
 def test_one_cause_is_one_block(capsys):
     lab = paths.find_lab("03")
     cause = {"kind": "stub", "key": "stub:chat_server.c:serve", "withhold_hint": True,
