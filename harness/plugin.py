@@ -191,7 +191,13 @@ class Spawner:
             kwargs["wrapper"] = VALGRIND + list(kwargs.get("wrapper", ()))
         # Under the grader: the sandbox's user id, limits, working folder (harness/sandbox.py).
         kwargs = sandbox.program_defaults(path, kwargs)
-        p = Program([str(path), *map(str, args)], **kwargs)
+        try:
+            p = Program([str(path), *map(str, args)], name=kwargs.pop("name", prog), **kwargs)
+        except OSError as e:
+            why = e.strerror or str(e)
+            raise FeedbackFailure(f"{prog} could not be started: {why}.",
+                                  Diagnosis("never-started", f"{prog} could not be started ({why})",
+                                            key=f"never-started:{prog}:{why}")) from None
         self.programs.append(p)
         return p
 
