@@ -249,6 +249,10 @@ def _settle(p) -> None:
     try:
         if p.proc.poll() is None and p._out.closed and p._err.closed:
             p.proc.wait(1.0)
+        if p.proc.poll() is not None:
+            # It has exited: let the readers drain what it wrote last (its stub or error line).
+            p._err.join(0.5)
+            p._out.join(0.2)
     except Exception:  # noqa: BLE001 - a diagnosis never fails on a program's state
         pass
 
