@@ -92,7 +92,7 @@ def pytest_command(lab: paths.Lab, out: Path, modules: list[Path], jobs: int, se
     if select:
         cmd += ["-k", select]
     if last_failed:
-        cmd += ["--lf", "--lfnf", "none"]
+        cmd += ["--lf"]  # with nothing failed last time (or no last time), all of them
     if exitfirst and not collect_only:
         cmd += ["-x"]
     if collect_only:

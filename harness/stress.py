@@ -79,6 +79,7 @@ class Background:
         self.stop_flag = threading.Event()
         self.procs: list[subprocess.Popen] = []
         self.second_runs = 0
+        self.second_lost: list[str] = []
         self.stress = subprocess.Popen(["stress-ng", "--cpu", str(cpu), "--timeout", "0", "--quiet"],
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                        stdin=subprocess.DEVNULL, start_new_session=True)
@@ -99,8 +100,13 @@ class Background:
                 pass
             if p.poll() is None:
                 _kill(p)
+                continue
             self.procs.remove(p)
             self.second_runs += 1
+            # The second grader's scores count too: it is graded under the same load.
+            data = results.load(out / "second-grader" / "results.json") or {"tests": []}
+            self.second_lost += [f"lab {lab.id} {results.test_id(t)}" for t in data["tests"]
+                                 if results.test_id(t) != "build" and t["score"] < t["max_score"]]
 
     def stop(self) -> None:
         self.stop_flag.set()
@@ -128,7 +134,8 @@ def _kill(p: subprocess.Popen) -> None:
         pass
 
 
-def report(runs: list[Run], labs: list[paths.Lab], cpu: int, second_runs: int, wall: float) -> str:
+def report(runs: list[Run], labs: list[paths.Lab], cpu: int, second_runs: int, wall: float,
+           second_lost: list[str] = ()) -> str:
     lines = [f"# Stress check: solutions graded under `stress-ng --cpu {cpu}` and a second grader",
              "",
              f"{time.strftime('%Y-%m-%d %H:%M')} on {os.uname().nodename} ({os.cpu_count()} cores); "
@@ -161,6 +168,8 @@ def report(runs: list[Run], labs: list[paths.Lab], cpu: int, second_runs: int, w
                          f"(load {loads})")
     else:
         lines.append("No point was lost.")
+    lines.append(f"The second grader lost points in: {', '.join(second_lost)}." if second_lost
+                 else "The second grader lost no point either.")
     return "\n".join(lines) + "\n"
 
 
@@ -203,12 +212,12 @@ def main(argv: list[str] | None = None) -> int:
         print("stress: interrupted; the report covers the runs so far")
     finally:
         bg.stop()
-    text = report(runs, labs, args.cpu, bg.second_runs, time.monotonic() - started)
+    text = report(runs, labs, args.cpu, bg.second_runs, time.monotonic() - started, bg.second_lost)
     (out / "report.md").write_text(text)
     print()
     print(text)
     print(f"report: {out / 'report.md'}")
-    bad = any(r.lost or r.note for r in runs)
+    bad = any(r.lost or r.note for r in runs) or bool(bg.second_lost)
     return 1 if bad else 0
 
 
