@@ -269,15 +269,16 @@ def diagnose(programs: Iterable, excinfo=None) -> Optional[Diagnosis]:
     """The first abnormal thing that happened to `programs` (procs.Program), a test's own
     diagnosis carried by its FeedbackFailure, or None when every program behaved normally.
 
-    A stub wins over a crash, a crash over an exit: the earliest cause first.
+    A stub wins over a crash, a crash over the test's own diagnosis (it cannot be right about a
+    program that never got that far), and that over an exit: the earliest cause first.
     """
     exc = getattr(excinfo, "value", None)
     own = getattr(exc, "diagnosis", None)
-    if isinstance(own, Diagnosis):
-        return own
     found = [d for d in (program_diagnosis(p) for p in programs) if d]
-    order = {"stub": 0, "crashed": 1, "exited": 2}
-    found.sort(key=lambda d: order.get(d.kind, 9))
+    if isinstance(own, Diagnosis):
+        found.append(own)
+    order = {"stub": 0, "crashed": 1, "build": 2, "never-started": 2, "silent": 3, "specific": 4, "exited": 5}
+    found.sort(key=lambda d: order.get(d.kind, 4))
     return found[0] if found else None
 
 

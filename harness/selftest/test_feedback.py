@@ -166,6 +166,25 @@ def test_topic_hint_kept_when_programs_behaved():
         prog.stop()
 
 
+def test_a_tests_own_cause_comes_first_unless_a_program_crashed():
+    running = _program("sleep 30")
+    crashed = _program("kill -SEGV $$")
+    crashed.proc.wait(10)
+    try:
+        with pytest.raises(feedback.FeedbackFailure) as e:
+            feedback.fail("gap 2->3: 40 ms", hint="double it (§4.3)", cause="the timeout never grows")
+        report, call = _report(e.value)
+        plugin.explain(_Item(), call, report, [running])
+        assert report.longreprtext == ("What happened: the timeout never grows.\ngap 2->3: 40 ms\n"
+                                       "Hint: double it (§4.3)")
+        report, call = _report(e.value)
+        plugin.explain(_Item(), call, report, [running, crashed])
+        assert report.longreprtext.startswith("What happened: prog crashed") and "Hint" not in report.longreprtext
+    finally:
+        running.stop()
+        crashed.stop()
+
+
 def test_a_harness_exception_becomes_an_internal_error():
     report, call = _report(KeyError("oops"))
     plugin.explain(_Item(), call, report, [])
