@@ -274,9 +274,12 @@ def grade_one(lab: paths.Lab, student: str, entry: Path, work: Path, opts: argpa
                                                          cwd=paths.KIT).rc
         data = results.load(out / "results.json")
         status = _status(data, out, rc)
-        tests = [{k: t.get(k) for k in ("name", "score", "max_score", "status", "visibility", "output")}
-                 | {"outcome": t.get("extra_data", {}).get("outcome", "")}
-                 for t in (data or {}).get("tests", [])]
+        # Columns by test id (results.json's "name" is the readable title); the "build" entry
+        # (0 points) shows in the feedback only.
+        tests = [{k: t.get(k) for k in ("score", "max_score", "status", "visibility", "output")}
+                 | {"name": results.test_id(t), "outcome": t.get("extra_data", {}).get("outcome", "")}
+                 for t in (data or {}).get("tests", []) if results.test_id(t) != "build"]
+        notes += [t.get("output") or "" for t in (data or {}).get("tests", []) if results.test_id(t) == "build"]
         if status == "error":
             notes.append("the grader failed; see " + str(work / "grade.txt"))
         o = Outcome(student, status, score=round(sum(t["score"] or 0 for t in tests), 2),

@@ -1,52 +1,156 @@
-"""Building a lab: the kit's own copy of the lab's Makefile, on a folder of sources.
+"""Building a lab: each program on its own, with the kit's own Makefile. No pytest here.
 
-No pytest here: the grader, the sandbox, the benchmarks and the plots build with it too.
+Each program of a lab (PROGS in labs/NN-name/Makefile) is built by its own `make` run, so that
+a compiler error in one program (a -Werror warning in udp_client.c) fails only the tests that
+need that program; the others still run and score. The grader records the outcome in
+OUT/build.json (load() and save()), and the plugin's lab_build fixture reads it back.
 """
 from __future__ import annotations
 
+import json
+import re
 import subprocess
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from . import paths
+from . import paths, textsafe
+
+#: A compiler diagnostic: "udp_client.c:42:5: error: unused variable 'x' [-Werror=unused-variable]".
+_DIAG = re.compile(r"^(?:\S*/)?([\w.-]+\.[ch]):(\d+):(?:\d+:)? (?:fatal )?error: (.*)$", re.M)
+
+
+class ProgramNotBuilt(Exception):
+    """A test asked for a program whose build failed (the plugin turns it into a diagnosis)."""
+
+    def __init__(self, prog: str, log: str):
+        super().__init__(f"{prog} did not build")
+        self.prog = prog
+        self.log = log
 
 
 @dataclass
 class Build:
-    """The programs built for one lab from one folder of sources."""
+    """The programs built for one lab from one folder of sources.
+
+    ok: every program built. programs: prog -> True/False. logs: prog -> the compiler's
+    messages for that program. log: all of them, for build.log.
+    """
 
     lab: paths.Lab
     src: Path
     bin_dir: Path
     ok: bool
     log: str
+    programs: dict = field(default_factory=dict)
+    logs: dict = field(default_factory=dict)
+
+    def built(self, prog: str) -> bool:
+        """True if `prog` built (a program the lab does not list counts as built if present)."""
+        if prog in self.programs:
+            return bool(self.programs[prog])
+        return self.ok
 
     def path(self, prog: str) -> Path:
-        """The built program `prog` (for example "echo_server")."""
+        """The built program `prog` (for example "echo_server"); ProgramNotBuilt if it failed."""
+        if not self.built(prog):
+            raise ProgramNotBuilt(prog, self.logs.get(prog, self.log))
         return self.bin_dir / prog
+
+    def failed(self) -> list[str]:
+        """The programs that did not build, in the lab's order."""
+        return [p for p, ok in self.programs.items() if not ok]
+
+    def to_json(self) -> dict:
+        return {"lab": self.lab.id, "src": str(self.src), "bin_dir": str(self.bin_dir), "ok": self.ok,
+                "programs": {p: {"ok": bool(ok), "log": self.logs.get(p, "")} for p, ok in self.programs.items()}}
+
+
+def programs_of(lab: paths.Lab, makefile: Optional[Path] = None) -> list[str]:
+    """The lab's programs: the PROGS line of its Makefile, in order."""
+    text = Path(makefile or lab.makefile).read_text()
+    m = re.search(r"^PROGS\s*[:?]?=\s*(.*)$", text, re.M)
+    return m.group(1).split() if m else []
+
+
+def first_error(log: str, lines: int = 4) -> str:
+    """The first compiler error of `log` and the lines after it (printable), for the console."""
+    m = _DIAG.search(log)
+    body = log[m.start():] if m else log.strip()
+    return textsafe.printable("\n".join(body.strip().splitlines()[:lines]))
+
+
+def error_summary(log: str) -> str:
+    """The first error in one phrase: "udp_client.c:42: unused variable 'x'"."""
+    m = _DIAG.search(log)
+    if not m:
+        tail = [l for l in log.strip().splitlines() if l.strip()]
+        return textsafe.one_line(tail[-1], 160) if tail else "the compiler gave no message"
+    return textsafe.one_line(f"{m.group(1)}:{m.group(2)}: {m.group(3)}", 200)
+
+
+def tidy(log: str, src: Path) -> str:
+    """The compiler's messages as a student reads them: file names relative to their folder
+    (the grader's copy is a path they cannot open), without make's own "*** Error" lines."""
+    log = log.replace(f"{src}/", "")
+    return "\n".join(l for l in log.splitlines() if not re.match(r"make(\[\d+\])?: \*\*\*", l))
 
 
 def build_lab(lab: paths.Lab, src: Path, out: Path, sanitize: bool = True, timeout: float = 120,
               limits=None, makefile: Optional[Path] = None, env: Optional[dict] = None,
               cwd: Optional[Path] = None) -> Build:
-    """Compile the lab's programs from `src` into `out` with the kit's own Makefile.
+    """Compile each of the lab's programs from `src` into `out` with the kit's own Makefile.
 
-    The kit's Makefile (never the submission's) decides the flags: -Werror, and
-    ASan + UBSan unless `sanitize` is False. Returns a Build whose log holds the
-    compiler's messages; `ok` is False when make failed or timed out.
-    The grader's sandbox passes `limits` (procs.Limits, with the user to build as), a copy
-    of the kit's `makefile`, a small `env` and a `cwd` (see sandbox.build).
+    The kit's Makefile (never the submission's) decides the flags: -Werror, and ASan + UBSan
+    unless `sanitize` is False. Each program is its own `make` run (two at a time), with its
+    own log: one that fails leaves the others usable. Returns a Build; `ok` is True only if
+    every program built. The grader's sandbox passes `limits` (procs.Limits, with the user to
+    build as), a copy of the kit's `makefile`, a small `env` and a `cwd` (see sandbox.build).
     """
     out.mkdir(parents=True, exist_ok=True)
     if not src.is_dir():
         return Build(lab, src, out, False, f"no such folder: {src}")
-    cmd = ["make", "--no-print-directory", "-s", "-f", str(makefile or lab.makefile), f"SRCDIR={src}",
-           f"OUT={out}", f"SANITIZE={1 if sanitize else 0}", "-B", "all"]
+    mk = makefile or lab.makefile
+    progs = programs_of(lab, mk)
+    base = ["make", "--no-print-directory", "-s", "-f", str(mk), f"SRCDIR={src}", f"OUT={out}",
+            f"SANITIZE={1 if sanitize else 0}", "-B"]
+
+    def one(target: str) -> tuple[bool, str]:
+        try:
+            r = subprocess.run(base + [target], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               timeout=timeout, start_new_session=True,
+                               preexec_fn=limits.apply if limits else None, env=env, cwd=cwd,
+                               stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            return False, f"the build took more than {timeout:.0f} s"
+        return r.returncode == 0, tidy(r.stdout.decode("utf-8", "replace"), src)
+
+    if not progs:
+        ok, log = one("all")
+        return Build(lab, src, out, ok, log)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        outcomes = list(pool.map(one, [str(out / p) for p in progs]))
+    programs = {p: ok for p, (ok, _) in zip(progs, outcomes)}
+    logs = {p: log for p, (_, log) in zip(progs, outcomes)}
+    log = "\n".join(f"--- {p}: {'built' if ok else 'FAILED'} ---\n{logs[p].strip()}".rstrip()
+                    for p, ok in programs.items())
+    return Build(lab, src, out, all(programs.values()), log, programs, logs)
+
+
+def save(build: Build, path: Path) -> None:
+    """Write the outcome of `build` (per program) as JSON, for the test run to read."""
+    Path(path).write_text(json.dumps(build.to_json(), indent=1))
+
+
+def load(path: Path, lab: paths.Lab, bin_dir: Path) -> Optional[Build]:
+    """The Build that save() wrote to `path`, with programs in `bin_dir`; None if unreadable."""
     try:
-        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout,
-                           start_new_session=True, preexec_fn=limits.apply if limits else None,
-                           env=env, cwd=cwd, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        return Build(lab, src, out, False, f"the build took more than {timeout:.0f} s")
-    return Build(lab, src, out, r.returncode == 0, r.stdout.decode("utf-8", "replace"))
+        d = json.loads(Path(path).read_text())
+        progs = d["programs"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    programs = {p: bool(v.get("ok")) for p, v in progs.items()}
+    logs = {p: str(v.get("log", "")) for p, v in progs.items()}
+    log = "\n".join(logs[p] for p in programs if not programs[p])
+    return Build(lab, Path(d.get("src", bin_dir)), bin_dir, bool(d.get("ok")), log, programs, logs)

@@ -1,21 +1,30 @@
 """The grader: build one lab from a folder of sources, run its tests, report and score.
 
     python -m harness.grade --lab 01 [--impl labs|solutions|PATH] [--out DIR] [--jobs N]
-                            [--hidden DIR] [-k EXPR] [--timeout S] [--quiet]
+                            [--hidden DIR] [-k EXPR] [-x] [--lf] [--timeout S] [--quiet]
                             [--valgrind] [--pcap]
+
+-k EXPR runs only the tests whose names match; -x stops at the first failure; --lf runs only
+the tests that failed in the previous run of the same lab and sources (pytest's cache, kept in
+out/.cache-grade-LAB-IMPL).
 
 --valgrind builds without sanitizers and runs every program under memcheck; --pcap keeps a
 packet capture of the loopback traffic of each failing test (where tcpdump runs).
 
 It writes into the output folder (default out/grade-LAB-IMPL):
-    build.log      the compiler's messages
+    build.log      the compiler's messages, program by program
+    build.json     which programs built (harness/build.py): a program that did not build fails
+                   only the tests that need it
     results.json   Gradescope's format, rewritten as each test finishes
     junit.xml      JUnit XML (pytest's own writer)
     pytest.log     pytest's full output
     evidence/      stdout and stderr of the programs of each failing test
 
-It prints the feedback for each failed test, then a table (test, points, status, seconds)
-and the total. Exit status: 0 only on full marks; 1 otherwise; 2 for bad arguments.
+It prints the feedback (print_report): what happened first, then one block per cause
+(tests that failed for the same diagnosed reason are listed together with the points they
+cost), the table (test, points, status, seconds), the total and a "next step" line: the
+earliest handout step whose tests fail and the TODO that blocks it. Exit status: 0 only on
+full marks; 1 otherwise; 2 for bad arguments.
 
 Student code is untrusted: the build and every program run in the sandbox of
 harness/sandbox.py (as root: an unprivileged user of their own, and fresh network, PID and
@@ -28,10 +37,13 @@ import os
 import re
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-from . import compat, paths, procs, results, sandbox
+from . import build as building
+from . import compat, paths, procs, results, sandbox, textsafe, timing
+from .results import test_id
 
 #: Hidden tests: modules named test_labNN*.py in this folder also count.
 HIDDEN_ENV = "SOCKLAB_HIDDEN"
@@ -47,16 +59,40 @@ def hidden_modules(lab: paths.Lab, folder: str | None) -> list[Path]:
     return sorted(root.glob(f"test_lab{lab.id}*.py"))
 
 
+def cache_dir(out: Path) -> Path:
+    """pytest's cache for --lf, inside the output folder (grade() keeps it from one run to the next)."""
+    return out / ".pytest-cache"
+
+
+def _addopts_with_cache() -> str:
+    """pytest.ini's addopts without "-p no:cacheprovider" (a later "-p cacheprovider" cannot undo it)."""
+    import configparser
+    ini = configparser.ConfigParser()
+    ini.read(paths.KIT / "pytest.ini")
+    opts = ini.get("pytest", "addopts", fallback="-p harness.plugin --strict-markers")
+    return re.sub(r"-p\s+no:cacheprovider\b", "", opts).strip()
+
+
 def pytest_command(lab: paths.Lab, out: Path, modules: list[Path], jobs: int, select: str | None,
                    collect_only: bool = False, bin_dir: Path | None = None,
-                   extra: list[str] | None = None) -> list[str]:
-    """The pytest command line the grader runs (in a child process, in its own process group)."""
+                   extra: list[str] | None = None, exitfirst: bool = False,
+                   last_failed: bool = False) -> list[str]:
+    """The pytest command line the grader runs (in a child process, in its own process group).
+
+    pytest's cache provider is on (pytest.ini turns it off for the kit's own runs), so that the
+    next run's --lf knows which tests failed.
+    """
     cmd = [sys.executable, "-m", "pytest", "-c", str(paths.KIT / "pytest.ini"), "--rootdir", str(paths.KIT),
            *map(str, modules), "-p", "harness.results", "--results-json", str(out / "results.json"),
            "--bin-dir", str(bin_dir or out / "build"), "--build-log", str(out / "build.log"),
-           "--evidence", str(out / "evidence"), "-q", "-p", "no:randomly", *(extra or [])]
+           "--evidence", str(out / "evidence"), "-q", "-p", "no:randomly",
+           "-o", f"addopts={_addopts_with_cache()}", "-o", f"cache_dir={cache_dir(out)}", *(extra or [])]
     if select:
         cmd += ["-k", select]
+    if last_failed:
+        cmd += ["--lf"]  # with nothing failed last time (or no last time), all of them
+    if exitfirst and not collect_only:
+        cmd += ["-x"]
     if collect_only:
         return cmd + ["--collect-only"]
     cmd += ["--junitxml", str(out / "junit.xml"), "-o", "junit_family=xunit2"]
@@ -65,40 +101,194 @@ def pytest_command(lab: paths.Lab, out: Path, modules: list[Path], jobs: int, se
     return cmd
 
 
+#: Lines of one test's message shown on the console in a cause's block (the rest: results.json, pytest.log).
+BLOCK_LINES = 24
+#: Test names listed in a cause's block before "and N more".
+BLOCK_NAMES = 8
+
+
+def _cause(t: dict) -> dict:
+    extra = t.get("extra_data") or {}
+    if extra.get("outcome") in ("not run", "running") and not extra.get("cause"):
+        return {"kind": "not-run", "key": "not-run",
+                "sentence": "these tests did not run to the end (the run stopped early), so they score 0"}
+    return extra.get("cause") or {}
+
+
+def _body(t: dict) -> list[str]:
+    """A test's message without its "What happened" line."""
+    return [l for l in (t.get("output") or "").rstrip().splitlines() if not l.startswith("What happened: ")]
+
+
+def _names(tests: list[dict]) -> str:
+    names = [test_id(t) for t in tests]
+    shown = ", ".join(names[:BLOCK_NAMES])
+    return shown + (f" and {len(names) - BLOCK_NAMES} more" if len(names) > BLOCK_NAMES else "")
+
+
+def _points(tests: list[dict]) -> str:
+    pts = sum(t["max_score"] for t in tests)
+    n = len(tests)
+    return f"{pts:g} point{'s' if pts != 1 else ''} in {n} test{'s' if n != 1 else ''}"
+
+
+def group_failures(tests: list[dict]) -> list[tuple[dict, list[dict]]]:
+    """Failed tests grouped by cause, in the order of their first test: [(cause, tests)].
+
+    Tests with a diagnosed cause group by its key; the others by their message with numbers
+    (ports, timings) blurred, so that a test that failed its own way stays on its own."""
+    groups: dict[str, tuple[dict, list[dict]]] = {}
+    for t in tests:
+        if t["status"] != "failed" or (t.get("extra_data") or {}).get("outcome") == "skipped":
+            continue
+        cause = _cause(t)
+        key = cause.get("key") or "msg:" + re.sub(r"\d+", "N", "\n".join(_body(t)))
+        groups.setdefault(key, (cause, []))[1].append(t)
+    return list(groups.values())
+
+
+def feedback_blocks(tests: list[dict], build: dict | None) -> list[str]:
+    """The console's feedback: one block per cause, most costly kinds first in test order."""
+    blocks = []
+    for cause, group in group_failures(tests):
+        kind = cause.get("kind", "")
+        head = cause.get("sentence") or ""
+        first = group[0]
+        lines = []
+        if head:
+            first_word = head.split(" ", 1)[0]
+            lines.append(f"=== {head[:1].upper() + head[1:] if first_word in ('the', 'a', 'an') else head}")
+            lines.append(f"    This costs {_points(group)}: {_names(group)}.")
+        else:
+            title = test_id(first) if len(group) == 1 else f"{len(group)} tests that failed the same way"
+            lines.append(f"=== FAILED {title} ({_points(group)})")
+            if len(group) > 1:
+                lines.append(f"    {_names(group)}")
+        if kind == "build" and build:
+            lines += ["    " + l for l in building.first_error(_build_log(build, cause)).splitlines()]
+        elif kind not in ("stub", "not-run"):
+            body = _body(first)
+            if len(group) > 1 and body:
+                lines.append(f"    What {test_id(first)} saw:")
+            shown = body[:BLOCK_LINES]
+            lines += shown
+            if len(body) > len(shown):
+                lines.append(f"    ... ({len(body) - len(shown)} more lines in results.json and pytest.log)")
+        blocks.append("\n".join(lines))
+    return blocks
+
+
+def _build_log(build: dict, cause: dict) -> str:
+    """The compiler's messages for the program a "build" cause names, from the "build" entry."""
+    out = build.get("output", "")
+    prog = cause.get("key", "").partition(":")[2]
+    if prog and f"--- {prog} ---" in out:
+        out = out.split(f"--- {prog} ---", 1)[1].split("\n--- ", 1)[0]
+    return out
+
+
+def handout_steps(lab: paths.Lab) -> list[dict]:
+    """The handout's "What you write" table, in order: [{"step", "file", "functions", "section"}].
+
+    Reads the first table after a heading that contains "What you write": a "step" column
+    if it has one (else the row's place), the `file`, every `function` named in backquotes,
+    and the sections. [] when the handout has no such table."""
+    try:
+        text = (lab.skeleton / "README.md").read_text()
+    except OSError:
+        return []
+    m = re.search(r"^#+ .*What you write.*$", text, re.M | re.I)
+    if not m:
+        return []
+    rows = []
+    header: list[str] = []
+    for line in text[m.end():].splitlines():
+        if line.startswith("#"):
+            break
+        if not line.startswith("|"):
+            if rows or header:
+                if not line.strip() and rows:
+                    break
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if not header:
+            header = [c.lower() for c in cells]
+            continue
+        if set("".join(cells)) <= set("-: "):
+            continue
+        row = dict(zip(header, cells))
+        col = next((h for h in header if h.startswith("function")), None)
+        funcs = re.findall(r"`(\w+)(?:\(\))?`", row.get(col, "")) if col else []
+        file_col = next((h for h in header if h.startswith("file")), None)
+        fname = re.findall(r"`([\w./-]+)`", row.get(file_col, "")) if file_col else []
+        step = row.get("step", "")
+        rows.append({"step": step if step.isdigit() else str(len(rows) + 1), "file": fname[0] if fname else "",
+                     "functions": funcs, "section": row.get("section", "")})
+    return rows
+
+
+def next_step(lab: paths.Lab, tests: list[dict]) -> str | None:
+    """One line: the earliest handout step whose tests fail, and the first TODO that blocks it."""
+    failed = [t for t in tests if t["status"] == "failed" and (t.get("extra_data") or {}).get("outcome") != "skipped"]
+    if not failed:
+        return None
+    steps = handout_steps(lab)
+    stubs = [c["todo"] for c in map(_cause, failed) if c.get("kind") == "stub" and c.get("todo")]
+    if stubs:
+        def place(todo: dict) -> int:
+            for i, s in enumerate(steps):
+                if todo["func"] in s["functions"] and (not s["file"] or s["file"] == todo["file"]):
+                    return i
+            return len(steps)
+        todo = min(stubs, key=place)
+        i = place(todo)
+        where = f"step {steps[i]['step']} of the handout's \"What you write\" table: " if i < len(steps) else ""
+        return (f"Next step: {where}write {todo['func']}() in {todo['file']} (its TODO, handout "
+                f"{todo['section']}), then run `make test` again.")
+    first = failed[0]
+    cause = _cause(first)
+    sections = re.findall(r"§[\d.]+", first.get("output", ""))
+    see = f" (handout {', '.join(dict.fromkeys(sections))})" if sections else ""
+    what = {"crashed": "the crash", "exited": "what made the program exit", "build": "the build error",
+            "silent": "why the server never said it was listening"}.get(cause.get("kind", ""))
+    if what:
+        return f"Next step: fix {what} (the first block above), then run `make test` again."
+    return f"Next step: make {test_id(first)} pass{see}; it is the first test that fails."
+
+
 def print_report(lab: paths.Lab, src: Path, data: dict, out: Path, seconds: float, verbose: bool) -> None:
-    """The feedback for failed tests, then the table and the total."""
-    tests = data.get("tests", [])
-    failed = [t for t in tests if t["status"] == "failed"]
-    if verbose and failed:
+    """The feedback (one block per cause), then the table, the total and the next step."""
+    every = data.get("tests", [])
+    build = next((t for t in every if test_id(t) == "build"), None)
+    tests = [t for t in every if test_id(t) != "build"]
+    if verbose and any(t["status"] == "failed" for t in tests):
         print()
-        seen: dict[str, str] = {}
-        for t in failed:
-            head = f"FAILED {t['name']} ({t['score']:g}/{t['max_score']:g})"
-            body = t["output"].rstrip()
-            # Many tests fail the same way when one step is missing: say it once.
-            key = re.sub(r"\d+", "N", body)
-            if key in seen:
-                print(f"{head}: the same failure as {seen[key]}")
-                continue
-            seen[key] = t["name"]
-            print(f"=== {head} ===\n{body}\n")
-    width = max([len(t["name"]) for t in tests] + [24])
+        for block in feedback_blocks(tests, build):
+            print(textsafe.printable(block) + "\n")
+    width = max([len(test_id(t)) for t in tests] + [24])
     print(f"Lab {lab.id} ({lab.title}), sources: {src}")
     print(f"  {'test':<{width}}  {'points':>7}  {'status':<7}  {'seconds':>7}")
     for t in tests:
         extra = t.get("extra_data", {})
-        status = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP", "not run": "NOT RUN"}.get(
-            extra.get("outcome"), t["status"].upper())
+        status = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP", "not run": "NOT RUN",
+                  "running": "FAIL" if extra.get("cause") else "NOT RUN"}.get(extra.get("outcome"),
+                                                                              t["status"].upper())
         if t["visibility"] != "visible":
             status += "*"
         pts = f"{t['score']:g}/{t['max_score']:g}"
-        print(f"  {t['name']:<{width}}  {pts:>7}  {status:<7}  {extra.get('seconds', 0):>7.2f}")
+        print(f"  {textsafe.one_line(test_id(t), 120):<{width}}  {pts:>7}  {status:<7}  {extra.get('seconds', 0):>7.2f}")
     score = sum(t["score"] for t in tests)
     top = sum(t["max_score"] for t in tests)
     print(f"  {'TOTAL':<{width}}  {f'{score:g}/{top:g}':>7}  {'':<7}  {seconds:>7.2f}")
     if any(t["visibility"] != "visible" for t in tests):
         print("  (* a hidden test: students see it according to its visibility)")
-    print(f"results: {out / 'results.json'}  junit: {out / 'junit.xml'}  log: {out / 'pytest.log'}")
+    if verbose:
+        step = next_step(lab, tests)
+        if step:
+            print(step)
+    kept = any((t.get("extra_data") or {}).get("evidence") for t in tests)
+    print(f"results: {out / 'results.json'}  log: {out / 'pytest.log'}"
+          + (f"  your programs' output in failing tests: {out / 'evidence'}" if kept else ""))
 
 
 def grade(args: argparse.Namespace) -> int:
@@ -107,6 +297,11 @@ def grade(args: argparse.Namespace) -> int:
         lab = paths.find_lab(args.lab)
     except KeyError as e:
         print(f"grade: {e.args[0]}", file=sys.stderr)
+        return 2
+    if args.impl in ("solutions", "solution", "reference") and not lab.solution.is_dir():
+        print(f"grade: this copy of socklab is a student handout: it has no solutions/ folder (the reference\n"
+              f"solutions stay with the instructors). To grade your own code in {lab.skeleton.relative_to(paths.KIT)}:\n"
+              f"    make test LAB={lab.id}        (or, in that folder: make test)", file=sys.stderr)
         return 2
     src = paths.resolve_impl(lab, args.impl)
     tag = {lab.skeleton.resolve(): "labs", lab.solution.resolve(): "solutions"}.get(src.resolve(), "path")
@@ -120,11 +315,28 @@ def grade(args: argparse.Namespace) -> int:
             return 2
         return run_grading(lab, Path(args.source_label or src), out, args, cfg,
                            hidden_modules(lab, args.hidden), started)
+    if not src.is_dir():
+        print(f"grade: no folder of sources at {src} (IMPL is labs, solutions or a folder)", file=sys.stderr)
+        return 2
+    # A fresh output folder, but pytest's cache survives (for the next run's --lf).
+    keep = None
+    if cache_dir(out).is_dir():
+        keep = Path(tempfile.mkdtemp(prefix="socklab-cache-"))
+        shutil.move(str(cache_dir(out)), str(keep / "cache"))
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
+    if keep is not None:
+        shutil.move(str(keep / "cache"), str(cache_dir(out)))
+        shutil.rmtree(keep, ignore_errors=True)
     # Nothing in the output folder is for the student's programs to read or write.
     os.chmod(out, 0o700)
     print(f"grading lab {lab.id} ({lab.title}) from {src} ...", flush=True)
+    # The machine's scheduling delay, measured once here and passed on to every test process:
+    # timing.upper() widens upper bounds by it (harness/timing.py).
+    delay = timing.sched_delay()
+    os.environ[timing.SCHED_ENV] = f"{delay:.6f}"
+    print(f"timing: scheduling delay {delay * 1000:.1f} ms (99th percentile of a 1 ms sleep), "
+          f"load {timing.load():.1f}, time scale {paths.time_scale():g}", flush=True)
     hidden_dir = args.hidden or os.environ.get(HIDDEN_ENV)
     hidden = hidden_modules(lab, hidden_dir)
     box = sandbox.Sandbox(jobs=max(1, args.jobs), enabled=not args.no_sandbox)
@@ -183,8 +395,11 @@ def run_grading(lab: paths.Lab, src: Path, out: Path, args: argparse.Namespace, 
         scale = float(os.environ.get("SOCKLAB_TIME_SCALE", "1"))
         os.environ["SOCKLAB_TIME_SCALE"] = str(max(scale, 5.0))
     (out / "build.log").write_text(("" if build.ok else "BUILD FAILED\n") + build.log)
+    building.save(build, out / "build.json")
     if not build.ok:
-        print(f"The build failed:\n{build.log.strip()[-3000:]}\n", flush=True)
+        failed = build.failed() or ["the lab"]
+        print(f"note: {', '.join(failed)} did not build: the tests that need "
+              f"{'them' if len(failed) > 1 else 'it'} score 0 (compiler's messages below and in build.log)", flush=True)
 
     # The hidden modules' folder, not its files: pytest names a file given outside the kit
     # "::test_x", and two hidden modules' tests would then share names.
@@ -201,14 +416,22 @@ def run_grading(lab: paths.Lab, src: Path, out: Path, args: argparse.Namespace, 
         # Under xdist the controller collects nothing: a collect-only pass writes the plan, so
         # that a killed run still lists every test (without xdist the run itself writes it).
         procs.run_bounded(pytest_command(lab, out, modules, 1, args.k, collect_only=True, bin_dir=cfg.bin_dir,
-                                         extra=extra), 60, log=log, cwd=paths.KIT, env=env)
+                                         extra=extra, last_failed=args.lf), 60, log=log, cwd=paths.KIT, env=env)
     budget = max(10.0, args.timeout - (time.monotonic() - started))
-    rc = procs.run_bounded(pytest_command(lab, out, modules, args.jobs, args.k, bin_dir=cfg.bin_dir, extra=extra),
+    rc = procs.run_bounded(pytest_command(lab, out, modules, args.jobs, args.k, bin_dir=cfg.bin_dir, extra=extra,
+                                          exitfirst=args.x, last_failed=args.lf),
                            budget, log=log, cwd=paths.KIT, env=env).rc
     if cfg.mode != "namespaces":
         for stray in sandbox.reap_strays(cfg.root):
             print(f"note: killed a program left running: {stray}")
     data = results.load(out / "results.json") or {"tests": []}
+    if rc == 2 and args.x:
+        rc = 1  # -x under xdist: "interrupted" after the first failure, as asked
+    if rc not in (None, 0, 1) and data["tests"]:
+        note = (f"The test run stopped with an error of its own (pytest exit status {rc}); unfinished tests "
+                f"score 0. This is not a verdict on your code: please report it, with the grader's pytest.log.")
+        print(note)
+        data = results.write_stub(out / "results.json", note, data)
     if rc is None:
         note = f"The grading run was stopped after {args.timeout:.0f} s; unfinished tests score 0."
         print(note)
@@ -223,6 +446,11 @@ def run_grading(lab: paths.Lab, src: Path, out: Path, args: argparse.Namespace, 
             results.write_stub(Path(p), note)
         return 1
     print_report(lab, src, data, out, time.monotonic() - started, not args.quiet)
+    if args.lf or args.x or args.k:
+        print("note: " + ", ".join(w for w, on in (("-k: only the tests that match", args.k),
+                                                     ("-x: stopped at the first failure", args.x),
+                                                     ("--lf: only the tests that failed last time", args.lf)) if on)
+              + "; the total counts the tests that ran")
     score = sum(t["score"] for t in data["tests"])
     top = sum(t["max_score"] for t in data["tests"])
     return 0 if top > 0 and score == top else 1
@@ -236,6 +464,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", "-j", type=int, default=2, help="tests run in parallel (pytest-xdist); default 2")
     ap.add_argument("--hidden", help=f"folder of hidden test modules test_labNN*.py (or ${HIDDEN_ENV})")
     ap.add_argument("-k", help="only tests matching this pytest -k expression")
+    ap.add_argument("-x", "--exitfirst", dest="x", action="store_true", help="stop at the first failed test")
+    ap.add_argument("--lf", "--last-failed", dest="lf", action="store_true",
+                    help="run only the tests that failed in the previous run of this lab and sources")
     ap.add_argument("--timeout", type=float, default=600, help="bound on the whole run, seconds (default 600)")
     ap.add_argument("--quiet", "-q", action="store_true", help="the table only, without failure feedback")
     ap.add_argument("--valgrind", action="store_true",
@@ -262,7 +493,23 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {line}", file=sys.stderr)
         print(f"  {compat.INSTALL_HINT}", file=sys.stderr)
         return 2
-    return grade(args)
+    try:
+        return grade(args)
+    except KeyboardInterrupt:
+        print("grade: interrupted", file=sys.stderr)
+        return 130
+    except Exception:  # never a traceback for a student: one line here, the details in a file
+        import traceback
+        where = Path(tempfile.gettempdir()) / f"socklab-grade-error-{os.getpid()}.txt"
+        try:
+            where.write_text(traceback.format_exc())
+        except OSError:
+            where = None
+        exc = sys.exc_info()[1]
+        print(f"grade: internal error in the grader ({type(exc).__name__}: {textsafe.one_line(str(exc), 200)}). "
+              f"This is not a verdict on your code: please report it"
+              + (f", with {where}" if where else "") + ".", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

@@ -241,7 +241,8 @@ def test_plan(lab: paths.Lab) -> Optional[list[tuple[str, float]]]:
                   f"{r.stdout.decode(errors='replace')[-1500:]}", file=sys.stderr)
             return None
         data = json.loads(res.read_text())
-    return [(t["name"], t["max_score"]) for t in data["tests"]]
+    from .results import test_id
+    return [(test_id(t), t["max_score"]) for t in data["tests"]]
 
 
 def _yaml_str(s: str) -> str:

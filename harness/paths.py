@@ -79,7 +79,7 @@ def resolve_impl(lab: Lab, impl: str) -> Path:
 def evidence_name(nodeid: str) -> str:
     """The file or folder name for one test's evidence (its program output, its packet capture):
     the test's id without its module, with anything but letters, digits, _ . - turned into _."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid.split("::", 1)[-1])
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid.split("::", 1)[-1]).strip("._") or "test"
 
 
 def time_scale() -> float:

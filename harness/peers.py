@@ -98,7 +98,15 @@ def connect(host: str, port: int, timeout: float = 5.0) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     s = socket.socket(family, socket.SOCK_STREAM)
     s.settimeout(timeout * time_scale())
-    s.connect((host, port))
+    try:
+        s.connect((host, port))
+    except OSError as e:
+        s.close()
+        # The same exception type (tests may catch it), with the address in its message, so
+        # that the report says where the program under test was not listening.
+        if e.errno is None:
+            raise
+        raise type(e)(e.errno, f"connect to {host}:{port}: {e.strerror}") from None
     return s
 
 

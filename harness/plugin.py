@@ -17,16 +17,20 @@ Fixtures:
 """
 from __future__ import annotations
 
+import errno
 import os
 import re
+import traceback
 from pathlib import Path
 from typing import Optional
 
 import pytest
 
-from . import paths, pcap, sandbox
-from .build import Build, build_lab  # noqa: F401 (Build and build_lab were here once)
+from . import build as building
+from . import feedback, paths, pcap, sandbox, textsafe
+from .build import Build, ProgramNotBuilt, build_lab  # noqa: F401 (build_lab was here once)
 from .compat import NodeKey
+from .feedback import Diagnosis, FeedbackFailure
 from .peers import EchoPeer
 from .procs import Program, ProgramError
 from .proxy import FragmentingProxy
@@ -109,7 +113,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                  "spec": spec_labels(i)} for i in items]))
 
 
-# ---- the build (harness/build.py) ---------------------------------------------------------
+# ---- the build ---------------------------------------------------------------------------
+# Building lives in harness/build.py (no pytest there); Build and build_lab stay importable
+# from here for older callers.
 _builds: dict[str, Build] = {}
 
 
@@ -127,7 +133,9 @@ def _lab_of(request: pytest.FixtureRequest) -> paths.Lab:
 def lab_build(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Build:
     """The lab's programs built from the sources under test (once per session and lab).
 
-    A failed build fails every test with the compiler's messages.
+    Each program is built on its own (harness/build.py): a program that failed to build fails
+    only the tests that start it (Build.path raises ProgramNotBuilt, which the report turns
+    into one "did not build" diagnosis), so the other programs' tests still count.
     """
     lab = _lab_of(request)
     config = request.config
@@ -135,19 +143,23 @@ def lab_build(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
         bin_dir = config.getoption("--bin-dir")
         if bin_dir:
             log_path = config.getoption("--build-log")
-            log = Path(log_path).read_text() if log_path and Path(log_path).exists() else ""
-            ok = not log.startswith("BUILD FAILED")
-            _builds[lab.id] = Build(lab, Path(bin_dir), Path(bin_dir), ok, log)
+            b = None
+            if log_path:
+                b = building.load(Path(log_path).with_name("build.json"), lab, Path(bin_dir))
+            if b is None:
+                log = Path(log_path).read_text() if log_path and Path(log_path).exists() else ""
+                b = Build(lab, Path(bin_dir), Path(bin_dir), not log.startswith("BUILD FAILED"),
+                          log.replace("BUILD FAILED\n", "", 1))
+            _builds[lab.id] = b
         else:
             src = paths.resolve_impl(lab, config.getoption("--impl"))
             _builds[lab.id] = build_lab(lab, src, tmp_path_factory.mktemp(f"build{lab.id}"))
-    b = _builds[lab.id]
-    if not b.ok:
-        log = b.log.replace("BUILD FAILED\n", "", 1).strip()
-        pytest.fail(f"The build failed, so no test can run. The compiler said:\n{log[-3000:]}\n"
-                    f"Hint: fix the first error first; run `make` in labs/{lab.name} to see it again.",
-                    pytrace=False)
-    return b
+    return _builds[lab.id]
+
+
+def build_diagnosis(prog: str, log: str) -> Diagnosis:
+    """The one cause of every test that needed a program that did not build."""
+    return Diagnosis("build", f"{prog} did not build: {building.error_summary(log)}", key=f"build:{prog}")
 
 
 # ---- programs ----------------------------------------------------------------------------
@@ -169,12 +181,24 @@ class Spawner:
 
     def __call__(self, prog: str, *args, **kwargs) -> Program:
         """Start the lab's program `prog` with `args`; keyword arguments go to procs.Program."""
+        if not self.build.built(prog):
+            log = self.build.logs.get(prog, self.build.log)
+            raise FeedbackFailure(
+                f"Not run: {prog} did not build, so this test could not start it "
+                f"(the compiler's messages are in the \"build\" entry and in build.log).",
+                build_diagnosis(prog, log))
         path = self.build.path(prog)
         if os.environ.get("SOCKLAB_VALGRIND") == "1":
             kwargs["wrapper"] = VALGRIND + list(kwargs.get("wrapper", ()))
         # Under the grader: the sandbox's user id, limits, working folder (harness/sandbox.py).
         kwargs = sandbox.program_defaults(path, kwargs)
-        p = Program([str(path), *map(str, args)], **kwargs)
+        try:
+            p = Program([str(path), *map(str, args)], name=kwargs.pop("name", prog), **kwargs)
+        except OSError as e:
+            why = e.strerror or str(e)
+            raise FeedbackFailure(f"{prog} could not be started: {why}.",
+                                  Diagnosis("never-started", f"{prog} could not be started ({why})",
+                                            key=f"never-started:{prog}:{why}")) from None
         self.programs.append(p)
         return p
 
@@ -185,9 +209,10 @@ class Spawner:
         ("parent failed") instead of waiting for the deadline again.
         """
         if prog in _never_ready:
-            pytest.fail(f"Not run: {prog} never became ready in an earlier test.\n{_never_ready[prog]}",
-                        pytrace=False)
+            raise FeedbackFailure(f"Not run: {prog} never became ready in an earlier test.\n{_never_ready[prog]}",
+                                  _silent(prog))
         p = self(prog, *args, **kwargs)
+        p.is_server = True
         problem = None
         try:
             host, port = p.wait_ready(ready_timeout, hint=hint)
@@ -197,8 +222,14 @@ class Spawner:
             # Only a silent, living server is worth remembering: waiting again would cost the same.
             if p.alive():
                 _never_ready[prog] = problem
+                raise FeedbackFailure(problem, _silent(prog))
             pytest.fail(problem, pytrace=False)
         return p, host, port
+
+
+def _silent(prog: str) -> Diagnosis:
+    return Diagnosis("silent", f"{prog} is still running but never printed 'listening on ADDR:PORT'",
+                     key=f"silent:{prog}")
 
 
 @pytest.fixture
@@ -271,29 +302,149 @@ def _evidence_dir(item: pytest.Item) -> Optional[Path]:
     return Path(base) / paths.evidence_name(item.nodeid)
 
 
+
+# ---- diagnosis, then the report ---------------------------------------------------------
+class DiagnosisHooks:
+    """Hooks a lab's plugin (harness/labs/labNN.py) or a hidden test's conftest may implement."""
+
+    @pytest.hookspec(firstresult=True)
+    def pytest_socklab_diagnose(self, item, call, programs):
+        """A test-specific diagnosis of a failed test, or None to let the harness classify.
+
+        item: the pytest.Item; call: the pytest.CallInfo of the failed phase (call.excinfo);
+        programs: the procs.Program objects the test started (state, stdout, stderr).
+        Return a harness.feedback.Diagnosis: its sentence is said first; withhold_hint=True
+        drops the test's topic hint. The first non-None answer wins.
+        """
+
+
+def pytest_addhooks(pluginmanager) -> None:
+    pluginmanager.add_hookspecs(DiagnosisHooks)
+
+
+#: The errors of the harness's own sockets that a misbehaving program can cause.
+_NET_ERRNOS = {errno.ECONNREFUSED, errno.ECONNRESET, errno.ECONNABORTED, errno.EPIPE, errno.ETIMEDOUT,
+               errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ENOTCONN}
+
+#: Section titles that only the log shows (never results.json or the console).
+LOG_ONLY = "log only: "
+
+
+def _message(call: pytest.CallInfo, report: pytest.TestReport) -> tuple[str, Optional[Diagnosis], str]:
+    """(message for the student, a diagnosis the exception itself implies, details for the log only)."""
+    exc = call.excinfo.value if call.excinfo else None
+    if exc is None:
+        return report.longreprtext or "", None, ""
+    if isinstance(exc, ProgramNotBuilt):
+        return (f"Not run: {exc.prog} did not build, so this test could not use it "
+                f"(the compiler's messages are in the \"build\" entry and in build.log).",
+                build_diagnosis(exc.prog, exc.log), "")
+    if isinstance(exc, (pytest.fail.Exception, ProgramError)):
+        text = str(getattr(exc, "msg", None) or exc)
+        if text.startswith("Timeout >"):
+            limit = text.split(">", 1)[1].split()[0]
+            return (f"The test did not finish within its time limit ({limit}): a program under test "
+                    "probably blocked (a hang or a deadlock).",
+                    Diagnosis("timeout", f"the test ran out of time ({limit}) while its programs were still running",
+                              key="timeout", withhold_hint=False),
+                    report.longreprtext or "")
+        return text, None, ""
+    if isinstance(exc, (pytest.skip.Exception,)):
+        return report.longreprtext or "", None, ""
+    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    if isinstance(exc, (ConnectionError, TimeoutError)) or (
+            isinstance(exc, OSError) and exc.errno in _NET_ERRNOS):
+        # The harness's own socket to a program failed (refused, reset): say so plainly; the
+        # programs' diagnosis (an exit, a crash) comes first when there is one.
+        why = exc.strerror or str(exc)
+        return (f"The test's connection to the program under test failed: {why}.",
+                Diagnosis("connection", f"the test could not talk to the program under test ({why})",
+                          key=f"connection:{why}", withhold_hint=False), tb)
+    if isinstance(exc, AssertionError):
+        return (f"A check of the test failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}.",
+                None, tb)
+    what = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
+    return (f"Internal error in the test harness ({what}). This is not a verdict on your code: please "
+            "report it, with the grader's pytest.log.",
+            Diagnosis("internal", f"the harness itself failed ({what}); please report it", key=f"internal:{what}",
+                      withhold_hint=False), tb)
+
+
+def explain(item: pytest.Item, call: pytest.CallInfo, report: pytest.TestReport, programs: list) -> None:
+    """Rewrite a failed report: what happened to the programs first (a Diagnosis), the test's
+    message next, its topic hint only when the programs behaved normally; every byte printable;
+    no traceback except in a log-only section. The cause travels in user_properties."""
+    if item.get_closest_marker("points") is None and not programs:
+        # Not a graded test (the kit's own self-tests): keep pytest's report, made printable.
+        report.sections = [(title, textsafe.printable(body)) for title, body in report.sections]
+        return
+    text, implied, log_detail = _message(call, report)
+    diag = None
+    try:
+        diag = item.config.hook.pytest_socklab_diagnose(item=item, call=call, programs=programs)
+    except Exception:  # a lab's diagnosis must never be what breaks the report
+        log_detail += "\n(pytest_socklab_diagnose raised)\n" + traceback.format_exc()
+    if diag is None and implied is not None and implied.kind in ("build", "internal"):
+        diag = implied
+    if diag is None:
+        diag = feedback.diagnose(programs, call.excinfo) or implied
+    if diag is not None and diag.kind == "timeout" and programs:
+        # Which programs were still running, and whether they had said anything at all.
+        states = [f"{p.name} {p.state()}" + ("" if p.proc.poll() is not None else
+                  " and had written nothing" if not (p.stdout or p.stderr) else "") for p in programs]
+        diag = Diagnosis("timeout", f"{diag.sentence.rstrip('.')}: {', '.join(states)}", key=diag.key,
+                         withhold_hint=False)
+    if diag is not None and diag.withhold_hint:
+        text = feedback.withhold_hint(text)
+    lines = [textsafe.printable(text).rstrip()]
+    if diag is not None and diag.sentence.rstrip(".") not in lines[0]:
+        lines.insert(0, f"What happened: {diag.sentence}")
+    report.longrepr = "\n".join(l for l in lines if l)
+    report.sections = [(title, textsafe.printable(body)) for title, body in report.sections]
+    if log_detail:
+        report.sections.append((LOG_ONLY + "details for the kit's maintainers", textsafe.printable(log_detail)))
+    props = list(report.user_properties)
+    if diag is not None:
+        props.append(("cause", diag.to_json()))
+    report.user_properties = props
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
-    """Add each program's crash report and stderr tail to a failing test's report; keep the evidence."""
+    """Diagnose a failing test, add each program's crash report or stderr tail; keep the evidence."""
     outcome = yield
     report = outcome.get_result()
     programs = PROGRAMS_KEY.get(item, [])
     if report.when == "call":
         CALL_FAILED_KEY.set(item, report.failed)
-        if report.failed:
-            for p in programs:
-                crash = p.crash_report()
-                if crash and (p.sanitizer_report(5) or "") not in report.longreprtext:
-                    report.sections.append((f"{p.name} crashed", crash))
-                elif p.stderr and p.stderr_tail() not in report.longreprtext:
-                    report.sections.append((f"{p.name} stderr (tail)", p.stderr_tail()))
+    if report.failed:
+        try:
+            if report.when == "call":
+                for p in programs:
+                    crash = p.crash_report()
+                    if crash and (p.sanitizer_report(5) or "") not in report.longreprtext:
+                        report.sections.append((f"{p.name} crashed", crash))
+                    elif p.stderr and p.stderr_tail() not in report.longreprtext:
+                        report.sections.append((f"{p.name} stderr (tail)", p.stderr_tail()))
+            explain(item, call, report, programs)
+        except Exception:  # the report itself must never end in a traceback for the student
+            report.longrepr = ("Internal error in the test harness while it wrote this report. This is not a "
+                               "verdict on your code: please report it, with the grader's pytest.log.")
+            report.sections = [(LOG_ONLY + "details for the kit's maintainers", traceback.format_exc())]
+            report.user_properties = list(report.user_properties) + [("cause", Diagnosis(
+                "internal", "the harness itself failed while it wrote the report; please report it",
+                key="internal:report", withhold_hint=False).to_json())]
     if report.when == "teardown" and programs and (report.failed or CALL_FAILED_KEY.get(item, False)):
         where = _evidence_dir(item)
         if where:
-            where.mkdir(parents=True, exist_ok=True)
-            for i, p in enumerate(programs):
-                stem = f"{i}-{p.name}"
-                (where / f"{stem}.stdout").write_bytes(_capped(p.stdout))
-                (where / f"{stem}.stderr").write_bytes(_capped(p.stderr))
-                (where / f"{stem}.cmd").write_text(" ".join(p.argv) + f"\n{p.exit_text()}\n")
-            report.sections.append(("evidence", f"program output kept in {where}"))
-
+            try:
+                where.mkdir(parents=True, exist_ok=True)
+                for i, p in enumerate(programs):
+                    stem = f"{i}-{paths.evidence_name(p.name)}"
+                    (where / f"{stem}.stdout").write_bytes(_capped(p.stdout))
+                    (where / f"{stem}.stderr").write_bytes(_capped(p.stderr))
+                    (where / f"{stem}.cmd").write_text(textsafe.printable(" ".join(p.argv)) + f"\n{p.exit_text()}\n")
+            except OSError as e:
+                report.sections.append((LOG_ONLY + "evidence", f"could not keep the evidence: {e}"))
+            else:
+                report.sections.append(("evidence", where.name))

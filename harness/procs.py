@@ -238,6 +238,10 @@ class Program:
         lim = limits if limits is not None else Limits()
         self.started = time.monotonic()
         self.signals_sent: list[int] = []
+        #: For the diagnosis of a failed test (feedback.program_diagnosis): did the program
+        #: announce "listening on" (a server), and did a test wait for its end (wait())?
+        self.was_ready = False
+        self.awaited = False
         self.proc = subprocess.Popen(
             list(wrapper) + self.argv,
             stdin=stdin_arg,
@@ -348,6 +352,7 @@ class Program:
         """
         m = self.wait_stdout(LISTENING, timeout)
         if m:
+            self.was_ready = True
             return m.group(1).decode().strip("[]"), int(m.group(2))
         if self.alive():
             why = f"{self.name} never printed 'listening on ADDR:PORT' within {timeout * time_scale():.0f} s."
@@ -363,6 +368,7 @@ class Program:
             rc = self.proc.wait(timeout * time_scale())
         except subprocess.TimeoutExpired:
             return None
+        self.awaited = True
         # Children still in the group may have output to flush; a process that left the group
         # (setsid, a double fork) and holds the pipes open is not worth waiting for.
         drain = 2.0 if self._group_alive() else 0.5
@@ -401,6 +407,16 @@ class Program:
         if self._stdin_file:
             self._stdin_file.close()
         return rc
+
+    def state(self) -> str:
+        """The program's state as a phrase that fits after its name: "is still running",
+        "exited with status 1", "was killed by SIGSEGV" (always grammatical, unlike
+        "ended with still running")."""
+        rc = self.proc.poll()
+        if rc is None:
+            return "is still running"
+        text = self.exit_text()
+        return f"was {text}" if text.startswith("killed") else f"exited with {text}"
 
     def exit_text(self) -> str:
         """How the program ended, in words: "exit status 1" or "killed by SIGSEGV"."""
@@ -456,7 +472,9 @@ class Program:
             except subprocess.TimeoutExpired:
                 pass
         body = f"(its sanitizer report, first lines)\n{report}" if report else self.stderr_tail()
-        return f"--- {self.name}: {' '.join(self.argv)} ({self.exit_text()}) ---\n{body}"
+        # The program by name, not by path: a student cannot open the grader's build folder.
+        command = " ".join([self.name, *self.argv[1:]])
+        return f"--- {command} ({self.exit_text()}) ---\n{body}"
 
 
 def open_fds(pid: int) -> int:

@@ -5,8 +5,14 @@ writes the plan: every test with its points, marked "not run", so that a run tha
 part-way still leaves a complete results.json in which unfinished tests score 0.
 
 The file follows Gradescope's autograder specification: top-level score, execution_time,
-output, visibility, stdout_visibility and tests; each test has name, number, score,
-max_score, status, output and visibility.
+output, visibility, stdout_visibility and tests; each test has name (the test's readable
+title, the first line of its docstring), number, score, max_score, status, output and
+visibility. extra_data keeps the test's id ("test": test_x[a], "nodeid"), its outcome,
+seconds, the evidence folder's name and the diagnosed cause of a failure ("cause", see
+harness/feedback.py), which the grader's console groups by.
+When a program does not build, one entry named "build" (0 points) holds the compiler's
+messages, and each test that needed the program says so in one line.
+No output names a path: a student on Gradescope cannot open any.
 See https://gradescope-autograders.readthedocs.io/en/latest/specs/
 """
 from __future__ import annotations
@@ -52,8 +58,14 @@ def _trim(text: str) -> str:
     return text[:MAX_OUTPUT] + f"\n... ({len(text) - MAX_OUTPUT} more characters in the log)"
 
 
+def test_id(t: dict) -> str:
+    """A results.json entry's test id ("test_x[a]"): extra_data["test"], else its name."""
+    return (t.get("extra_data") or {}).get("test") or t.get("name", "")
+
+
 def failure_text(report: pytest.TestReport) -> str:
-    """What a student should read about a failed phase: the message and the harness's sections."""
+    """What a student should read about a failed phase: the message and the harness's sections
+    (never the log-only ones, the captured output or the evidence folder)."""
     text = report.longreprtext or ""
     # xdist prefixes "[gw0] linux -- Python ..." to each report: noise for a student.
     text = "\n".join(line for line in text.splitlines() if not line.startswith("[gw"))
@@ -63,7 +75,7 @@ def failure_text(report: pytest.TestReport) -> str:
                 "a program under test probably blocked (a hang or a deadlock).")
     parts = [text.strip()]
     for title, body in report.sections:
-        if title.startswith("Captured"):
+        if title.startswith(("Captured", "log only", "evidence")):
             continue
         parts.append(f"--- {title} ---\n{body.strip()}")
     return "\n".join(p for p in parts if p)
@@ -81,7 +93,8 @@ class ResultsWriter:
         if path.exists():
             try:
                 for t in json.loads(path.read_text()).get("tests", []):
-                    self.tests[t["extra_data"]["nodeid"]] = t
+                    if t["extra_data"]["nodeid"] != "build":
+                        self.tests[t["extra_data"]["nodeid"]] = t
             except (ValueError, KeyError):
                 self.tests = {}
 
@@ -105,15 +118,15 @@ class ResultsWriter:
         entry = self.tests.get(nodeid)
         if entry is None:
             entry = {
-                "name": short_name(nodeid),
+                "name": props.get("title") or short_name(nodeid),
                 "number": str(len(self.tests) + 1),
                 "score": 0.0,
                 "max_score": float(props.get("points", 0)),
                 "status": "failed",
                 "output": "Not run: the grading run ended before this test finished.",
                 "visibility": props.get("visibility", "visible"),
-                "extra_data": {"nodeid": nodeid, "seconds": 0.0, "outcome": "not run",
-                               "title": props.get("title", "")},
+                "extra_data": {"test": short_name(nodeid), "nodeid": nodeid, "seconds": 0.0,
+                               "outcome": "not run", "title": props.get("title", "")},
             }
             self.tests[nodeid] = entry
         return entry
@@ -128,9 +141,16 @@ class ResultsWriter:
             extra["seconds"] = 0.0
             entry["output"] = ""
             extra["failed"] = False
+            extra.pop("cause", None)
+            extra.pop("evidence", None)
         extra["seconds"] = round(extra["seconds"] + report.duration, 3)
         if report.failed:
             extra["failed"] = True
+            if "cause" in props and "cause" not in extra:
+                try:
+                    extra["cause"] = json.loads(props["cause"])
+                except ValueError:
+                    pass
             text = failure_text(report)
             if report.when == "teardown" and entry["output"]:
                 text = "And at teardown:\n" + text
@@ -140,11 +160,10 @@ class ResultsWriter:
             reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
             entry["output"] = f"Skipped: {reason}"
         if report.when == "teardown":
-            # The plugin names the kept evidence on the teardown report, which has passed.
-            if extra.get("failed") and not report.failed:
-                notes = [body for title, body in report.sections if title == "evidence"]
-                if notes:
-                    entry["output"] = _trim(entry["output"] + "\n" + "\n".join(notes))
+            # The plugin names the kept evidence (a folder name under OUT/evidence) on the teardown report.
+            notes = [body for title, body in report.sections if title == "evidence"]
+            if extra.get("failed") and notes:
+                extra["evidence"] = notes[-1]
             self._finish(entry)
             self.write()
 
@@ -163,10 +182,39 @@ class ResultsWriter:
             entry["output"] = entry["output"] or "Passed."
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        # A test whose phases did not all report (-x under xdist stops the workers): a failure
+        # seen counts as failed; otherwise it did not run to the end.
+        for entry in self.tests.values():
+            extra = entry["extra_data"]
+            if extra.get("outcome") == "running":
+                if extra.get("failed"):
+                    self._finish(entry)
+                else:
+                    extra.pop("failed", None)
+                    extra.pop("skipped", None)
+                    extra["outcome"] = "not run"
+                    entry["output"] = entry["output"] or "Not run: the run stopped before this test finished."
         self.write()
+
+    def build_entry(self) -> Optional[dict]:
+        """One "build" entry when a program did not build (grade.py's OUT/build.json), else None."""
+        try:
+            log = self.config.getoption("--build-log")
+        except ValueError:
+            return None
+        if not log:
+            return None
+        try:
+            data = json.loads(Path(log).with_name("build.json").read_text())
+        except (OSError, ValueError):
+            return None
+        return build_entry(data)
 
     def summary(self) -> dict:
         tests = list(self.tests.values())
+        build = self.build_entry()
+        if build:
+            tests = [build] + tests
         score = sum(t["score"] for t in tests)
         top = sum(t["max_score"] for t in tests)
         return {
@@ -185,6 +233,23 @@ class ResultsWriter:
             tmp = path.with_suffix(".json.tmp")
             tmp.write_text(text)
             os.replace(tmp, path)
+
+
+def build_entry(data: dict) -> Optional[dict]:
+    """The results.json entry for a build that failed (`data`: build.json), or None if every program built."""
+    from .textsafe import printable
+    failed = {p: v for p, v in (data.get("programs") or {}).items() if not v.get("ok")}
+    if not failed and data.get("ok", True):
+        return None
+    parts = [f"{', '.join(failed) or 'The lab'} did not build, so the tests that need "
+             f"{'them' if len(failed) > 1 else 'it'} score 0. Fix the first error first; `make` in the "
+             "lab's folder shows the messages again."]
+    for prog, v in failed.items():
+        parts.append(f"--- {prog} ---\n{printable(str(v.get('log', '')).strip())[-2500:]}")
+    return {"name": "build", "number": "0", "score": 0.0, "max_score": 0.0, "status": "failed",
+            "output": _trim("\n".join(parts)), "visibility": "visible",
+            "extra_data": {"test": "build", "nodeid": "build", "seconds": 0.0, "outcome": "failed",
+                           "cause": {"kind": "build", "key": "build", "sentence": "the build failed"}}}
 
 
 def load(path: Path) -> Optional[dict]:
@@ -221,7 +286,7 @@ def passed(path: Path, name: str) -> bool:
     """True if the test `name` (as in results.json, or its nodeid) passed with its full points."""
     data = load(path) or {}
     for t in data.get("tests", []):
-        if name in (t.get("name"), t.get("extra_data", {}).get("nodeid")):
+        if name in (t.get("name"), test_id(t), t.get("extra_data", {}).get("nodeid")):
             return t.get("status") == "passed" and t.get("score", 0) >= t.get("max_score", 0)
     return False
 
@@ -241,8 +306,8 @@ def main(argv: Optional[list] = None) -> int:
     ok = passed(Path(args.results_json), args.test)
     data = load(Path(args.results_json)) or {}
     for t in data.get("tests", []):
-        if t.get("name") == args.test:
-            print(f"{t['name']}: {t['score']:g}/{t['max_score']:g} ({t['status']})")
+        if args.test in (t.get("name"), test_id(t)):
+            print(f"{test_id(t)}: {t['score']:g}/{t['max_score']:g} ({t['status']})")
             if not ok:
                 print(t.get("output", ""))
             break

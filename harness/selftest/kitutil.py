@@ -46,3 +46,22 @@ def assert_nothing_left(output: str) -> None:
             break
         time.sleep(0.2)
     assert not left, "processes left running after grading:\n" + "\n".join(left)
+
+
+#: What a Python traceback looks like on a console or in a student's message.
+_TRACEBACK = re.compile(r"Traceback \(most recent call last\)|^\s*File \"[^\"]+\", line \d+, in |^E\s{3}",
+                        re.M)
+
+
+def assert_no_traceback(output: str, data: dict | None = None) -> None:
+    """No traceback of harness (or pytest) code reaches a student: neither the grader's console
+    output nor any message in results.json (issue 13). Use it wherever a self-test grades."""
+    where = []
+    if _TRACEBACK.search(output or ""):
+        where.append(("the console", output))
+    for t in (data or {}).get("tests", []):
+        if _TRACEBACK.search(t.get("output") or ""):
+            where.append((f"results.json, {t.get('name')}", t["output"]))
+    if _TRACEBACK.search((data or {}).get("output") or ""):
+        where.append(("results.json's output", data["output"]))
+    assert not where, "a traceback reached the student in " + where[0][0] + ":\n" + where[0][1][-3000:]

@@ -31,7 +31,8 @@ import pytest
 
 from harness import paths
 from harness.build import build_lab
-from harness.selftest.kitutil import assert_no_build_running, assert_nothing_left, patch_header
+from harness.results import test_id as result_id
+from harness.selftest.kitutil import assert_no_build_running, assert_no_traceback, assert_nothing_left, patch_header
 
 LABS = [lab for lab in paths.all_labs() if lab.solution.is_dir()]
 MUTANTS = [(lab, p) for lab in LABS for p in sorted((lab.solution / "mutants").glob("*.patch"))]
@@ -53,13 +54,14 @@ def grade(lab: paths.Lab, impl: Path, out: Path, select: str | None = None, time
     data = json.loads((out / "results.json").read_text()) if (out / "results.json").exists() else {"tests": []}
     stdout = r.stdout.decode("utf-8", "replace")
     assert_no_build_running(out)
+    assert_no_traceback(stdout, data)
     if re.search(r"^sandbox: .*; folder \S+$", stdout, re.M):
         assert_nothing_left(stdout)
     return r.returncode, data, seconds, stdout
 
 
 def failed_names(data: dict) -> set[str]:
-    return {t["name"] for t in data["tests"] if t["status"] == "failed"}
+    return {result_id(t) for t in data["tests"] if t["status"] == "failed"}
 
 
 @pytest.mark.timeout(400)
@@ -79,7 +81,7 @@ def test_skeleton_scores_zero_quickly(lab, tmp_path):
     score = sum(t["score"] for t in data["tests"])
     assert data["tests"], f"no tests ran on the skeleton of lab {lab.id}:\n{stdout}"
     assert rc == 1 and score == 0, f"the skeleton of lab {lab.id} scored {score:g} (expected 0):\n{stdout}"
-    not_run = [t["name"] for t in data["tests"] if t["extra_data"]["outcome"] == "not run"]
+    not_run = [result_id(t) for t in data["tests"] if t["extra_data"]["outcome"] == "not run"]
     assert not not_run, f"grading the skeleton ran out of time before: {not_run}"
     print(f"lab {lab.id}: skeleton graded 0 in {seconds:.1f} s")
 

@@ -86,6 +86,6 @@ def test_grader_passes_pcap_through(tmp_path):
     pcap = out / "evidence" / "test_server_one_message" / "loopback.pcap"
     assert pcap.exists() and is_pcap(pcap), f"the grader kept no capture for the failing test:\n{log}"
     data = json.loads((out / "results.json").read_text())
-    outputs = [t["output"] for t in data["tests"] if t["name"] == "test_server_one_message"]
+    outputs = [t["output"] for t in data["tests"] if t["extra_data"]["test"] == "test_server_one_message"]
     assert outputs and str(pcap) in outputs[0], f"results.json does not name {pcap}:\n{outputs}"
     assert not tcpdumps_writing_under(tmp_path), "tcpdump outlived the grading run"

@@ -43,7 +43,9 @@ $(OUT)/$(1): $(addprefix $(SRCDIR)/,$($(1)_SRCS)) $(addprefix $(COMMON_DIR)/,$(C
 endef
 $(foreach p,$(PROGS),$(eval $(call PROG_RULE,$(p))))
 
-# Tests and grading run from the kit's top level, on the sources in this folder.
+# Tests and grading run from the kit's top level, on the sources in this folder: one command
+# (the feedback, the table of points, the next step). GRADE_FLAGS="-x", "--lf" or "-k EXPR"
+# given here reach the grader (make passes command-line variables to the sub-make).
 test:
 	$(MAKE) -C $(KIT_DIR) test-lab LAB=$(LAB) IMPL=$(abspath $(SRCDIR))
 grade:
