@@ -9,6 +9,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -380,7 +381,18 @@ int pause_point(int enabled, const char *experiment, int step)
         return report_error("write stdout", NULL);
     fprintf(stderr, "%s: %s: paused after step %d; press Enter to go on\n", PROG, experiment, step);
     for (;;) {
-        ssize_t n = read(STDIN_FILENO, &c, 1);
+        struct pollfd pfd = {STDIN_FILENO, POLLIN, 0};
+        ssize_t n;
+        /* A stop signal may come before read() blocks: wake up now and then to see it. */
+        int ready = poll(&pfd, 1, 100);
+
+        if (stop_requested)
+            return 0;
+        if (ready == 0 || (ready == -1 && errno == EINTR))
+            continue;
+        if (ready == -1)
+            return report_error("poll stdin", NULL);
+        n = read(STDIN_FILENO, &c, 1);
         if (n == 1 && c == '\n')
             return 0;
         if (n == 0) {
