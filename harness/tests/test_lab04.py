@@ -598,7 +598,7 @@ def test_states(spawn):
 EXPERIMENTS = ["reuseaddr", "nodelay", "bufsize", "linger", "keepalive", "rcvtimeo", "states"]
 
 
-@pytest.mark.spec("R3.1-2", "R3.1-7", "R3.2-1", "R3.2-2")
+@pytest.mark.spec("R3.1-2", "R3.1-3", "R3.1-7", "R3.2-1", "R3.2-2")
 @pytest.mark.points(3)
 def test_all_on_ipv6(spawn):
     """all (here with --host ::1) runs every experiment in order, every address on [::1]"""
