@@ -630,12 +630,20 @@ USAGE_ERRORS = [
     ["keepalive", "--count", "128"], ["keepalive", "--idle", "32768"], ["bufsize", "--sizes", "4096,0"],
     ["rcvtimeo", "--timeout-ms", "0"], ["nodelay", "--warmup", "-1"],
 ]
+#: The edges of the same ranges, which must be accepted and run (quickly).
+RANGE_EDGES = [
+    ["keepalive", "--idle", "32767", "--intvl", "1", "--count", "127"],
+    ["rcvtimeo", "--timeout-ms", "1"],
+    ["nodelay", "--rounds", "1", "--warmup", "0"],
+]
 
 
 @pytest.mark.spec("R3.1-1", "R3.1-4", "R3.1-15")
 @pytest.mark.points(2)
 def test_usage_errors(spawn):
-    """bad arguments, unknown experiments and out-of-range values: a usage line on stderr, exit 2"""
+    """values at the edges of their ranges run; bad arguments and values beyond them: a usage line, exit 2"""
+    for args in RANGE_EDGES:
+        run_lab(spawn, *args, timeout=10, hint="§3.1: the ranges of the options")
     for args in USAGE_ERRORS:
         p = spawn("sockopt_lab", *args, stdin=b"")
         rc = p.wait(5)
