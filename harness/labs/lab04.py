@@ -335,6 +335,20 @@ class Trace:
             out.append(span)
         return out
 
+    def unclosed_sockets(self) -> list[Call]:
+        """The socket() and accept() calls of the main process whose socket was never closed
+        (fd numbers are reused, so the calls are followed in order)."""
+        main = self.calls[0].pid
+        open_now: dict[int, Call] = {}
+        for c in self.calls:
+            if c.pid != main:
+                continue
+            if c.call in ("socket", "accept") and c.ret >= 0:
+                open_now[c.ret] = c
+            elif c.call == "close" and c.ret == 0:
+                open_now.pop(c.fd, None)
+        return list(open_now.values())
+
     def calls_on_client(self, call: str):
         """Every `call` on a connect()ed fd of the main process: (connection's accept/connect, Call)."""
         out = []

@@ -11,7 +11,8 @@
  * with T0 and T1 the CLOCK_MONOTONIC readings (ns) just before and just after the real
  * call. A round that claims to start after its first send(), or to end before its reply
  * was read, then contradicts the harness's own timestamps. read()/write() are logged
- * only for sockets (a program may use them instead of recv()/send()).
+ * only for sockets (a program may use them instead of recv()/send()), and so is close():
+ * every socket() and accept() must meet its close() before the program exits.
  *
  * It needs _GNU_SOURCE for RTLD_NEXT. Under a statically linked sanitizer runtime
  * (clang's default) the program's own interceptors win and nothing is logged: the
@@ -163,6 +164,27 @@ int shutdown(int fd, int how)
     long long t0 = mono_ns();
     int r = real_shutdown(fd, how);
     trace("shutdown", fd, r, t0, mono_ns());
+    return r;
+}
+
+int socket(int domain, int type, int protocol)
+{
+    REAL(socket);
+    long long t0 = mono_ns();
+    int r = real_socket(domain, type, protocol);
+    trace("socket", r, r, t0, mono_ns());
+    return r;
+}
+
+/* Logged only for sockets: the tests check that every socket opened is closed again. */
+int close(int fd)
+{
+    REAL(close);
+    long long t0 = mono_ns();
+    int sock = fd > 2 && fd != trace_fd && is_socket(fd);
+    int r = real_close(fd);
+    if (sock)
+        trace("close", fd, r, t0, mono_ns());
     return r;
 }
 

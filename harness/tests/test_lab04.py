@@ -555,7 +555,7 @@ WALK = {
 
 
 @pytest.mark.spec("R10.1-1", "R10.2-1", "R10.2-2", "R3.2-5", "R3.3-1", "R3.1-14")
-@pytest.mark.points(9)
+@pytest.mark.points(8)
 def test_states(spawn):
     """states: the walk through LISTEN ... LAST_ACK, TIME_WAIT, by TCP_INFO and by the harness's ss"""
     need_ss()
@@ -720,13 +720,23 @@ def test_defaults(spawn):
 
 
 @pytest.mark.spec("R3.1-17")
-@pytest.mark.points(1)
-def test_frees_everything_at_exit(spawn):
-    """a short run of every experiment frees everything it allocated"""
+@pytest.mark.points(2)
+def test_frees_everything_at_exit(spawn, lab04_tracer):
+    """a short run of every experiment frees all its memory and closes every socket it opened"""
     run = run_lab(spawn, "all", "--rounds", 2, "--warmup", 1, "--sizes", "4096", "--duration-ms", 20,
-                  "--timeout-ms", 20, timeout=30, hint="§3.1")
+                  "--timeout-ms", 20, timeout=30, hint="§3.1", tracer=lab04_tracer)
     report = run.prog.leak_report()
     fb.expect(report is None,
               "`sockopt_lab all` ended normally but leaked memory: LeakSanitizer (or valgrind) reported "
               f"blocks still allocated at exit [R3.1-17]:\n{report}", details=[],
               hint="free() on every path, including the error paths (goto end), what malloc() gave (§3.1)")
+    if run.trace is None:
+        return  # no trace on this build: the sockets cannot be followed
+    left = run.trace.unclosed_sockets()
+    fb.expect(not left,
+              f"`sockopt_lab all` ended with {len(left)} socket(s) it never closed [R3.1-17]: "
+              + "; ".join(f"fd {c.ret} from {c.call}()" for c in left[:5])
+              + ". The harness followed every socket(), accept() and close() of the run.",
+              details=[run.show(limit=4)],
+              hint="close every socket you open, on every path: try_bind() closes its socket whether "
+                   "bind() worked or not (§3.1, §4.2)")
