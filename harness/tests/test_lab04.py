@@ -375,6 +375,9 @@ def test_bufsize_times_are_real(spawn, lab04_tracer):
     if run.trace is None:
         return  # no trace on this build (a static sanitizer runtime): the checks above must do
     spans = run.trace.transfers()
+    # A send() may begin just after the deadline when the program was preempted between its
+    # clock check and the call: allow that much, stretched by the scheduling delay measured here.
+    late_ok = round(timing.upper(0.0, 0.02) * 1e9)
     fb.expect(len(spans) == len(lines),
               f"the harness saw {len(spans)} transfers (connections on which the client sent data); the "
               f"program printed {len(lines)} size lines [R6.2-2].", details=[run.show("bufsize")], hint="§6.2")
@@ -391,7 +394,7 @@ def test_bufsize_times_are_real(spawn, lab04_tracer):
             problem = f"the clock started {us(span.after - start)} before the connection existed (it includes connect())"
         elif start > span.first_send:
             problem = f"the clock started {us(start - span.first_send)} after the first send() began"
-        elif span.last_send_start >= deadline:
+        elif span.last_send_start >= deadline + late_ok:
             problem = (f"a send() began {us(span.last_send_start - deadline)} after --duration-ms {duration_ms} "
                        "had passed: sending must stop at the deadline")
         elif span.last_recv == 0 or end < span.last_recv - 1000:
