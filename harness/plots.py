@@ -161,6 +161,18 @@ def plot_bufsize(plt, runs: list[list[dict]], out: Path, code: str) -> None:
     plt.close(fig)
 
 
+def write_data(path: Path, data: dict) -> None:
+    """The measurements as JSON, one line per measurement, so that a diff shows what changed."""
+    lines = []
+    for key, value in data.items():
+        if isinstance(value, list):
+            inner = ",\n".join("  " + json.dumps(v, separators=(",", ":")) for v in value)
+            lines.append(f"{json.dumps(key)}: [\n{inner}\n]")
+        else:
+            lines.append(f"{json.dumps(key)}: {json.dumps(value)}")
+    path.write_text("{\n" + ",\n".join(lines) + "\n}\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="harness/plots.py", description=__doc__.split("\n\n")[0])
     lab = paths.find_lab("04")
@@ -210,11 +222,12 @@ def main(argv: list[str] | None = None) -> int:
                                        "--duration-ms", args.duration_ms) if l["kind"] == "size"]
             for _ in range(args.runs)]
     plot_bufsize(plt, runs, out / "bufsize-throughput.png", code)
-    (out / "plots.json").write_text(json.dumps({
-        "code": code, "machine": machine_line(), "nodelay": nagle, "bufsize_runs": runs,
+    write_data(out / "plots.json", {
+        "code": code, "machine": machine_line(),
         "bufsize_median_mb_per_s": {str(runs[0][i]["requested"]): statistics.median(r[i]["mb_per_s"] for r in runs)
                                     for i in range(len(runs[0]))},
-    }, indent=1) + "\n")
+        "nodelay": nagle, "bufsize_runs": runs,
+    })
     for name in ("nagle-latency.png", "bufsize-throughput.png", "plots.json"):
         print(f"plots: wrote {out / name}")
     print("plots: median MB/s by request: " + ", ".join(
