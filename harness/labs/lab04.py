@@ -258,15 +258,22 @@ class Trace:
 
     @classmethod
     def load(cls, path: Path) -> Optional["Trace"]:
+        """The calls logged in `path` (then removed); None when there are none, or when a
+        line could not be written (the tracer then leaves PATH.overflow): a partial trace
+        would misjudge a correct program."""
+        overflow = Path(str(path) + ".overflow")
         try:
-            text = path.read_text()
+            text = None if overflow.exists() else path.read_text()
         except OSError:
-            return None
+            text = None
         finally:
-            try:
-                path.unlink()
-            except OSError:
-                pass
+            for p in (path, overflow):
+                try:
+                    p.unlink()
+                except OSError:
+                    pass
+        if text is None:
+            return None
         calls = []
         for line in text.splitlines():
             parts = line.split()

@@ -31,6 +31,8 @@
 #include <unistd.h>
 
 static int trace_fd = -1;
+/* Created when a line could not be written (a full disk): the harness then ignores the trace. */
+static char overflow_path[4096];
 
 #define REAL(name) static __typeof__(name) *real_##name; \
     if (real_##name == NULL) real_##name = (__typeof__(name) *)dlsym(RTLD_NEXT, #name)
@@ -47,8 +49,17 @@ __attribute__((constructor)) static void trace_open(void)
 {
     const char *path = getenv("SOCKLAB_TRACE");
 
-    if (path != NULL && *path != '\0')
+    if (path != NULL && *path != '\0' && strlen(path) + sizeof ".overflow" <= sizeof overflow_path) {
+        snprintf(overflow_path, sizeof overflow_path, "%s.overflow", path);
         trace_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
+    }
+}
+
+static void real_close_quietly(int fd)
+{
+    REAL(close);
+    if (real_close != NULL)
+        real_close(fd);
 }
 
 /* One line per call, written with one write(): O_APPEND keeps lines of two processes whole. */
@@ -61,8 +72,13 @@ static void trace(const char *call, int fd, long ret, long long t0, long long t1
     if (trace_fd == -1 || real_write == NULL)
         return;
     n = snprintf(line, sizeof line, "%ld %s %d %ld %lld %lld\n", (long)getpid(), call, fd, ret, t0, t1);
-    if (n > 0 && (size_t)n < sizeof line && real_write(trace_fd, line, (size_t)n) < 0)
+    if (n > 0 && (size_t)n < sizeof line && real_write(trace_fd, line, (size_t)n) != n) {
+        int fd = open(overflow_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+
+        if (fd != -1)
+            real_close_quietly(fd);
         trace_fd = -1;
+    }
     errno = saved;
 }
 
