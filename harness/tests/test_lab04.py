@@ -595,6 +595,10 @@ def test_states(spawn):
     rc = prog.wait(10)
     fb.expect(rc == 0, f"sockopt_lab states ended with {prog.exit_text()}, expected 0 [R3.1-3].",
               details=[prog.describe()], hint="§10.2")
+    steps = [l.get("step") for l in Run(prog, parse_lines(prog, "§10"), 0, 0).of("states", "pause")]
+    fb.expect(steps == list(WALK),
+              f"the pause lines name the steps {steps}; expected {list(WALK)}, one pause after each step [R3.3-1].",
+              details=[], hint="pause_point(..., step) after each step's lines (§3.3, §10.2)")
 
 
 # ---- the whole program ---------------------------------------------------------------------
