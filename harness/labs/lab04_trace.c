@@ -10,8 +10,9 @@
  *
  * with T0 and T1 the CLOCK_MONOTONIC readings (ns) just before and just after the real
  * call. A round that claims to start after its first send(), or to end before its reply
- * was read, then contradicts the harness's own timestamps. read()/write() are logged
- * only for sockets (a program may use them instead of recv()/send()), and so is close():
+ * was read, then contradicts the harness's own timestamps. Every way to send (send,
+ * sendto, sendmsg, write, writev) is logged as "send" and every way to receive as "recv";
+ * read()/write() and their vector forms only for sockets, and so is close():
  * every socket() and accept() must meet its close() before the program exits.
  *
  * It needs _GNU_SOURCE for RTLD_NEXT. Under a statically linked sanitizer runtime
@@ -27,6 +28,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -142,6 +144,44 @@ ssize_t read(int fd, void *buf, size_t len)
     REAL(read);
     long long t0 = mono_ns();
     ssize_t r = real_read(fd, buf, len);
+    if (fd > 2 && is_socket(fd))
+        trace("recv", fd, (long)r, t0, mono_ns());
+    return r;
+}
+
+ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+    REAL(sendmsg);
+    long long t0 = mono_ns();
+    ssize_t r = real_sendmsg(fd, msg, flags);
+    trace("send", fd, (long)r, t0, mono_ns());
+    return r;
+}
+
+ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+{
+    REAL(recvmsg);
+    long long t0 = mono_ns();
+    ssize_t r = real_recvmsg(fd, msg, flags);
+    trace("recv", fd, (long)r, t0, mono_ns());
+    return r;
+}
+
+ssize_t writev(int fd, const struct iovec *iov, int n)
+{
+    REAL(writev);
+    long long t0 = mono_ns();
+    ssize_t r = real_writev(fd, iov, n);
+    if (fd > 2 && fd != trace_fd && is_socket(fd))
+        trace("send", fd, (long)r, t0, mono_ns());
+    return r;
+}
+
+ssize_t readv(int fd, const struct iovec *iov, int n)
+{
+    REAL(readv);
+    long long t0 = mono_ns();
+    ssize_t r = real_readv(fd, iov, n);
     if (fd > 2 && is_socket(fd))
         trace("recv", fd, (long)r, t0, mono_ns());
     return r;
