@@ -10,7 +10,7 @@
 #                        make docs-shots: screenshots of it in headless Chromium)
 #   make spec LAB=01     the lab's requirement matrix: handout label, tests, points
 #   make mutate LAB=01 [N=40]   a mutation sweep of the solution: the changes no test catches
-#   make plots           Lab 04's figures in docs/img, measured on this machine
+#   make plots           Lab 04's figures in out/plots, measured on this machine (UPDATE_FIGURES=1: docs/img)
 #   make bench           benchmarks beside iperf3, socat and ncat: bench/results.md
 #   make handout         student tarballs in dist/ (no solutions, mutants or hidden tests)
 #   make grade-batch LAB=01 SUBMISSIONS=DIR   grade a class: grades.csv, feedback, summary
@@ -143,12 +143,14 @@ MUTATE_FLAGS ?=
 mutate: deps
 	$(PYTHON) -m harness.mutate --lab $(LAB) -j $(JOBS) $(if $(N),-n $(N)) $(MUTATE_FLAGS)
 
-# ---- Lab 04: `make plots` draws the handout's two figures from this machine's measurements:
-# docs/img/nagle-latency.png and docs/img/bufsize-throughput.png (see harness/plots.py).
+# ---- Lab 04: `make plots` draws the handout's two figures from this machine's measurements, of
+# the code in labs/ (or IMPL=...), into out/plots/; UPDATE_FIGURES=1 measures the reference
+# solution and redraws docs/img/nagle-latency.png and docs/img/bufsize-throughput.png
+# (see harness/plots.py).
 .PHONY: plots
 plots:
 	@$(DEPS_BIN)/ensure-deps bench
-	$(PYTHON) harness/plots.py
+	$(PYTHON) harness/plots.py $(if $(filter command line,$(origin IMPL)),--impl $(IMPL)) $(if $(filter 1,$(UPDATE_FIGURES)),--update-figures)
 
 # ---- Grading at class scale (issue 8): handouts, batch grading, Gradescope. See harness/batch.py,
 # harness/handout.py, harness/autograder/ and harness/sandbox.py (how student code is confined).

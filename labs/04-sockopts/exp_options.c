@@ -5,6 +5,13 @@
  * kernel show what the option does: a bind() that fails or works, a peer that sees
  * EOF or a reset, a recv() that times out. Handout §4 and §7 to §9.
  */
+/*
+ * Feature macros: POSIX.1-2008; _DARWIN_C_SOURCE because macOS hides TCP_KEEPALIVE,
+ * TCP_KEEPINTVL and TCP_KEEPCNT under strict POSIX (it changes nothing elsewhere).
+ */
+#define _POSIX_C_SOURCE 200809L
+#define _DARWIN_C_SOURCE 1
+
 #include "jsonl.h"
 #include "probe.h"
 #include "sockopt_lab.h"
@@ -18,6 +25,15 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
+
+/* Linux and FreeBSD call the idle time TCP_KEEPIDLE; macOS calls it TCP_KEEPALIVE (§8.1). */
+#ifdef TCP_KEEPIDLE
+#define KEEPIDLE_OPTION TCP_KEEPIDLE
+#define KEEPIDLE_NAME "TCP_KEEPIDLE"
+#else
+#define KEEPIDLE_OPTION TCP_KEEPALIVE
+#define KEEPIDLE_NAME "TCP_KEEPALIVE"
+#endif
 
 /* How long the peer waits to see EOF or a reset before it reports "TIMEOUT", in ms. */
 #define PEER_WAIT_MS 2000
@@ -260,7 +276,7 @@ int exp_keepalive(const struct lab_opts *o)
 {
     const struct knob knobs[] = {
         {"SO_KEEPALIVE", "SOL_SOCKET", SOL_SOCKET, SO_KEEPALIVE, 1, "on/off"},
-        {"TCP_KEEPIDLE", "IPPROTO_TCP", IPPROTO_TCP, TCP_KEEPIDLE, o->idle_s, "s"},
+        {KEEPIDLE_NAME, "IPPROTO_TCP", IPPROTO_TCP, KEEPIDLE_OPTION, o->idle_s, "s"},
         {"TCP_KEEPINTVL", "IPPROTO_TCP", IPPROTO_TCP, TCP_KEEPINTVL, o->intvl_s, "s"},
         {"TCP_KEEPCNT", "IPPROTO_TCP", IPPROTO_TCP, TCP_KEEPCNT, o->count, "probes"},
     };

@@ -7,6 +7,9 @@
  * a child process (handout §6). Every round and every size is a JSON line that carries
  * its CLOCK_MONOTONIC start, so the harness can check it against its own clock.
  */
+/* Feature macros: POSIX.1-2008 only. */
+#define _POSIX_C_SOURCE 200809L
+
 #include "jsonl.h"
 #include "probe.h"
 #include "sockopt_lab.h"

@@ -1,4 +1,7 @@
 /* jsonl.c: the JSON Lines writer (see jsonl.h). */
+/* Feature macros: POSIX.1-2008 only. */
+#define _POSIX_C_SOURCE 200809L
+
 #include "jsonl.h"
 
 #include <errno.h>

@@ -7,12 +7,20 @@
  * reported twice: by getsockopt(TCP_INFO) on its fd, and by `ss -tan` from the kernel's
  * socket tables. Small buffers make the "no room" quick: a few KiB fill them.
  */
+/*
+ * Feature macros: POSIX.1-2008, and glibc's _DEFAULT_SOURCE for the TCP_* states of
+ * <netinet/tcp.h>. The walk needs Linux (TCP_INFO, SIOCOUTQNSD): elsewhere exp_states()
+ * only says so (handout §10.1).
+ */
+#define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE 1
+
 #include "jsonl.h"
 #include "probe.h"
 #include "sockopt_lab.h"
 
 #include <errno.h>
-#include <linux/sockios.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -21,6 +29,9 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#ifdef __linux__
+#include <linux/sockios.h>
 
 /* The smallest buffers Linux allows, about: the windows fill after a few KiB. */
 #define SMALL_BUF 4096
@@ -79,11 +90,18 @@ static int unsent_bytes(int fd, const char *addr)
     return n;
 }
 
-/*
- * Send until the peer's receive window is full and some bytes wait unsent in our queue:
- * a FIN queued behind them cannot leave until the peer reads. Bounded by SETTLE_MS.
- */
-static int fill_until_stuck(int fd, const char *addr)
+/* O_NONBLOCK on (1) or off (0): the portable way to a send() that does not wait. */
+static int set_nonblocking(int fd, int on, const char *addr)
+{
+    int flags = fcntl(fd, F_GETFL);
+
+    if (flags == -1 || fcntl(fd, F_SETFL, on ? flags | O_NONBLOCK : flags & ~O_NONBLOCK) == -1)
+        return report_error("fcntl O_NONBLOCK", addr);
+    return 0;
+}
+
+/* The loop of fill_until_stuck(), on a non-blocking socket: 0 once stuck, or -1. */
+static int fill_loop(int fd, const char *addr)
 {
     static const char chunk[4096];
     long long deadline = now_ns() + (long long)SETTLE_MS * 1000000LL;
@@ -91,7 +109,7 @@ static int fill_until_stuck(int fd, const char *addr)
     int unsent;
 
     while (now_ns() < deadline && !stop_requested) {
-        ssize_t n = send(fd, chunk, sizeof chunk, MSG_DONTWAIT | MSG_NOSIGNAL);
+        ssize_t n = send(fd, chunk, sizeof chunk, 0);
         if (n >= 0 || errno == EINTR)
             continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK)
@@ -107,6 +125,23 @@ static int fill_until_stuck(int fd, const char *addr)
     }
     errno = stop_requested ? EINTR : ETIMEDOUT;
     return report_error("filling the peer's window", addr);
+}
+
+/*
+ * Send until the peer's receive window is full and some bytes wait unsent in our queue:
+ * a FIN queued behind them cannot leave until the peer reads. Bounded by SETTLE_MS.
+ * The socket is non-blocking only meanwhile: the steps after it block as usual.
+ */
+static int fill_until_stuck(int fd, const char *addr)
+{
+    int rc;
+
+    if (set_nonblocking(fd, 1, addr) == -1)
+        return -1;
+    rc = fill_loop(fd, addr);
+    if (set_nonblocking(fd, 0, addr) == -1)
+        return -1;
+    return rc;
 }
 
 /* Read and discard until EOF. */
@@ -222,3 +257,14 @@ int exp_states(const struct lab_opts *o)
     pair_close(&w.p);
     return rc;
 }
+
+#else /* not Linux */
+
+int exp_states(const struct lab_opts *o)
+{
+    (void)o;
+    fprintf(stderr, "sockopt_lab: states: needs Linux (TCP_INFO, SIOCOUTQNSD); skipped\n");
+    return 0;
+}
+
+#endif

@@ -1,4 +1,11 @@
 /* probe.c: Lab 04's plumbing (see probe.h). */
+/*
+ * Feature macros: POSIX.1-2008, and glibc's _DEFAULT_SOURCE for struct tcp_info and the
+ * TCP_* states of <netinet/tcp.h> (used on Linux only, inside #ifdef __linux__).
+ */
+#define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE 1
+
 #include "probe.h"
 #include "jsonl.h"
 #include "sockutil.h"
@@ -8,6 +15,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,26 +112,79 @@ static void close_keep_errno(int fd)
     errno = saved;
 }
 
-/* One address of the listen loop: socket, early options, bind, listen. -1 keeps errno. */
-static int listen_on(const struct addrinfo *ai, const struct early_opts *e,
-                     const char **failed, char *addr)
+/* A TCP socket that the shell popen() starts for ss does not inherit (close-on-exec). */
+static int socket_cloexec(int family)
 {
-    /* Close-on-exec: the shell that popen() starts for ss must not inherit our sockets. */
-    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+#ifdef SOCK_CLOEXEC
+    return socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+#else
+    /* macOS has no SOCK_CLOEXEC: set the flag just after. */
+    int fd = socket(family, SOCK_STREAM, 0);
+
+    if (fd != -1 && fcntl(fd, F_SETFD, FD_CLOEXEC) == -1) {
+        close_keep_errno(fd);
+        return -1;
+    }
+    return fd;
+#endif
+}
+
+/* Record "call ADDR:PORT: reason" for the caller, keeping errno intact (as in Lab 01). */
+static void set_err(char *err, size_t errlen, const char *call, const char *addr)
+{
+    int saved = errno;
+
+    snprintf(err, errlen, "%s %s: %s", call, addr, strerror(saved));
+    errno = saved;
+}
+
+/* getaddrinfo() for a listener on an ephemeral port; -1 leaves the reason in err. */
+static int resolve(const char *host, struct addrinfo **res, char *err, size_t errlen)
+{
+    struct addrinfo hints;
+    int rc;
+
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    rc = getaddrinfo(host, "0", &hints, res);
+    if (rc != 0) {
+        snprintf(err, errlen, "getaddrinfo %s:0: %s", host, gai_strerror(rc));
+        errno = (rc == EAI_SYSTEM) ? errno : EINVAL;
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * One address of the listen loop: socket, early options, bind, listen. -1 leaves the
+ * reason in err, or err empty when set_early_opts() has already printed it.
+ */
+static int listen_on(const struct addrinfo *ai, const struct early_opts *e, char *addr,
+                     char *err, size_t errlen)
+{
+    int fd = socket_cloexec(ai->ai_family);
 
     sockaddr_str(ai->ai_addr, addr, SOCKADDR_STRLEN);
     if (fd == -1) {
-        *failed = "socket";
+        set_err(err, errlen, "socket", addr);
         return -1;
     }
-    if (set_early_opts(fd, e, addr) == -1)
-        *failed = "setsockopt";
-    else if (bind(fd, ai->ai_addr, ai->ai_addrlen) == -1)
-        *failed = "bind";
-    else if (listen(fd, BACKLOG) == -1)
-        *failed = "listen";
-    else
-        return fd;
+    if (set_early_opts(fd, e, addr) == -1) {
+        err[0] = '\0';
+        goto error;
+    }
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) == -1) {
+        set_err(err, errlen, "bind", addr);
+        goto error;
+    }
+    if (listen(fd, BACKLOG) == -1) {
+        set_err(err, errlen, "listen", addr);
+        goto error;
+    }
+    return fd;
+error:
     close_keep_errno(fd);
     return -1;
 }
@@ -131,29 +192,23 @@ static int listen_on(const struct addrinfo *ai, const struct early_opts *e,
 int tcp_listener(const char *host, const struct early_opts *e, struct sockaddr_storage *sa,
                  socklen_t *salen, char *addr)
 {
-    struct addrinfo hints, *res, *ai;
-    const char *failed = "socket";
-    int fd = -1, rc;
+    struct addrinfo *res, *ai;
+    char err[256] = "";
+    int fd = -1;
 
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    rc = getaddrinfo(host, "0", &hints, &res);
-    if (rc != 0) {
-        fprintf(stderr, "%s: getaddrinfo %s:0: %s\n", PROG, host, gai_strerror(rc));
+    if (resolve(host, &res, err, sizeof err) == -1) {
+        fprintf(stderr, "%s: %s\n", PROG, err);
         return -1;
     }
     for (ai = res; ai != NULL; ai = ai->ai_next) {
-        fd = listen_on(ai, e, &failed, addr);
+        fd = listen_on(ai, e, addr, err, sizeof err);
         if (fd != -1)
             break;
     }
     freeaddrinfo(res);
     if (fd == -1) {
-        /* set_early_opts() already said which option failed. */
-        if (strcmp(failed, "setsockopt") != 0)
-            report_error(failed, addr);
+        if (err[0] != '\0')
+            fprintf(stderr, "%s: %s\n", PROG, err);
         return -1;
     }
     /* Port 0 asked for an ephemeral port: getsockname() says which one we got. */
@@ -171,7 +226,7 @@ int tcp_connect_to(const struct sockaddr_storage *sa, socklen_t salen,
                    const struct early_opts *e, char *addr)
 {
     char peer[SOCKADDR_STRLEN];
-    int fd = socket(sa->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = socket_cloexec(sa->ss_family);
 
     sockaddr_str((const struct sockaddr *)sa, peer, sizeof peer);
     if (fd == -1)
@@ -251,7 +306,8 @@ int send_exact(int fd, const void *buf, size_t len)
     const char *p = buf;
 
     while (len > 0) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        /* No MSG_NOSIGNAL (Linux's): main() ignores SIGPIPE, so a gone peer is EPIPE. */
+        ssize_t n = send(fd, p, len, 0);
         if (n == -1) {
             if (errno == EINTR && !stop_requested)
                 continue;
@@ -284,17 +340,25 @@ int recv_exact(int fd, void *buf, size_t len)
 
 int tcp_state(int fd)
 {
+#ifdef __linux__
     struct tcp_info ti;
     socklen_t len = sizeof ti;
 
-    /* Linux only; the kernel copies as much of its struct as len allows. */
+    /* The kernel copies as much of its struct as len allows. */
     if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == -1)
         return -1;
     return ti.tcpi_state;
+#else
+    /* TCP_INFO and struct tcp_info are Linux's (handout §10.1). */
+    (void)fd;
+    errno = ENOPROTOOPT;
+    return -1;
+#endif
 }
 
 const char *tcp_state_name(int state)
 {
+#ifdef __linux__
     /* The TCP_* states start at 1 (TCP_ESTABLISHED): index by name, not by position. */
     static const char *const names[] = {
         [TCP_ESTABLISHED] = "ESTABLISHED", [TCP_SYN_SENT] = "SYN_SENT",
@@ -308,6 +372,11 @@ const char *tcp_state_name(int state)
     if (state < 0 || (size_t)state >= sizeof names / sizeof names[0] || names[state] == NULL)
         return "UNKNOWN";
     return names[state];
+#else
+    /* The TCP_* state numbers are Linux's (handout §10.1). */
+    (void)state;
+    return "UNKNOWN";
+#endif
 }
 
 int wait_tcp_state(int fd, int want, int timeout_ms)
@@ -379,7 +448,18 @@ int pause_point(int enabled, const char *experiment, int step)
         return report_error("write stdout", NULL);
     fprintf(stderr, "%s: %s: paused after step %d; press Enter to go on\n", PROG, experiment, step);
     for (;;) {
-        ssize_t n = read(STDIN_FILENO, &c, 1);
+        struct pollfd pfd = {STDIN_FILENO, POLLIN, 0};
+        ssize_t n;
+        /* A stop signal may come before read() blocks: wake up now and then to see it. */
+        int ready = poll(&pfd, 1, 100);
+
+        if (stop_requested)
+            return 0;
+        if (ready == 0 || (ready == -1 && errno == EINTR))
+            continue;
+        if (ready == -1)
+            return report_error("poll stdin", NULL);
+        n = read(STDIN_FILENO, &c, 1);
         if (n == 1 && c == '\n')
             return 0;
         if (n == 0) {

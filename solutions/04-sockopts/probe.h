@@ -120,7 +120,11 @@ int get_int_opt(int fd, int level, int name, int *value, const char *what, const
  * @param sa      Where the bound address goes (for connect() and bind() tests).
  * @param salen   In: size of @p sa; out: the address length.
  * @param addr    Where "ADDR:PORT" goes; SOCKADDR_STRLEN bytes.
- * @return The listening fd, or -1 (message printed).
+ * @return The listening fd, or -1 (message printed: "sockopt_lab: bind ADDR:PORT: reason",
+ *         or the getaddrinfo error).
+ * @note Named tcp_listener, not tcp_listen: Lab 01's tcp_listen(host, port, family, backlog,
+ *       err, errlen) takes other arguments. The loop is Lab 01's idiom: errno saved, the
+ *       reason in an error buffer, one cleanup path.
  * @see getaddrinfo(3), bind(2), listen(2), handout §2.4, §3.5.
  */
 int tcp_listener(const char *host, const struct early_opts *e, struct sockaddr_storage *sa,

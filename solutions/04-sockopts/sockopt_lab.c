@@ -25,6 +25,9 @@
  * Exit codes: 0 when every experiment ran (whatever it measured), 1 when a system
  * call failed, 2 for bad arguments.
  */
+/* Feature macros: POSIX.1-2008 only. */
+#define _POSIX_C_SOURCE 200809L
+
 #include "probe.h"
 #include "sockopt_lab.h"
 #include "sockutil.h"
