@@ -38,6 +38,7 @@ import pytest
 from harness import feedback as fb
 from harness.feedback import quote
 from harness.paths import time_scale
+from harness.textsafe import printable
 from harness.procs import Program
 
 HOST = "127.0.0.1"
@@ -347,12 +348,18 @@ class Session:
         descriptor` is not "stalled"), so it is replaced by one about the exit."""
         self.settle()
         if not self.server.alive():
-            last = next((ln for ln in reversed(self.server.stderr.decode("utf-8", "replace").splitlines())
-                         if ln.strip()), "")
+            lines = [ln for ln in printable(self.server.stderr.decode("utf-8", "replace")).splitlines() if ln.strip()]
+            # The fatal error, rather than what close_all() logged on the way out.
+            last = next((ln for ln in reversed(lines) if ln.startswith("chat_server: select ")),
+                        lines[-1] if lines else "")
             said_ = f", after printing {last.strip()!r}" if last else ""
             summary = f"chat_server is no longer running ({self.server.exit_text()}{said_}). {summary}"
-            hint = ("the server must keep running whatever its clients do: fix what made it stop (its "
-                    "stderr is below) before anything else (§2.2, §4.1)")
+            if "not written yet" in last:
+                hint = ("the server stopped at a gap that is not filled yet: fill it first, in the order of "
+                        "the handout's steps (§8)")
+            else:
+                hint = ("the server must keep running whatever its clients do: fix what made it stop (its "
+                        "stderr is below) before anything else (§2.2, §4.1)")
         fb.fail(summary, received=received, expected=expected, details=self.details(clients), hint=hint)
 
     # ---- joining -----------------------------------------------------------------------
@@ -367,11 +374,13 @@ class Session:
 
     def join(self, name: str, timeout: float = 5.0, **kwargs) -> ChatClient:
         """ChatRoom.join(), then check that the first line is '* welcome guestN'."""
+        problem = None
         try:
             c = self.room.join(name, timeout, **kwargs)
         except OSError as e:
-            self.fail(f"{name} could not connect to chat_server at {self.host}:{self.port}: "
-                      f"{e.strerror or e}.",
+            problem = e.strerror or str(e)
+        if problem is not None:
+            self.fail(f"{name} could not connect to chat_server at {self.host}:{self.port}: {problem}.",
                       hint="the server must keep accepting newcomers while it serves the others (§4.1)")
         first = c.lines[0] if c.lines else None
         if c.nick is None or not GUEST.fullmatch(c.nick.encode()):
