@@ -25,7 +25,7 @@ from harness.procs import Limits, Program, open_fds
 LAB = "03"
 #: The tests fit to run under valgrind memcheck (grade --valgrind): everything but timing and scale.
 VALGRIND_SELECT = ("unit or stops_on or accept_log or welcome or two_clients or leave_and or fragmented or "
-                   "many_lines or crlf or interleaved or nick_rules or test_who or test_msg or command_words or "
+                   "many_lines or partial_sends or crlf or interleaved or nick_rules or test_who or test_msg or command_words or "
                    "log_lines or quit or too_long or reset_mid or max_clients or fd_leak or ncat or ipv6 or "
                    "bytes_relayed or arguments or frees_everything")
 
@@ -282,7 +282,7 @@ def test_leave_and_rejoin(chat):
 
 
 @pytest.mark.spec("R3.5-2")
-@pytest.mark.points(5)
+@pytest.mark.points(4)
 def test_hundred_clients(chat):
     """100 clients send 10 lines each: every client gets exactly the others' 990, each sender in order"""
     s = chat()
@@ -686,7 +686,7 @@ def test_bytes_relayed_unchanged(chat):
 
 
 @pytest.mark.spec("R4.1-2", "R5.2-1")
-@pytest.mark.points(4)
+@pytest.mark.points(3)
 def test_flood_fairness(chat):
     """Two clients flood at full speed: every line arrives whole and in order, and a third client's
     lines still reach the others promptly"""
@@ -768,12 +768,31 @@ def test_flood_fairness(chat):
         s.fail(f"while two clients flooded the server, {verdict.message}.", clients=[listener, talker], hint=hint)
 
 
+@pytest.mark.spec("R5.2-1")
+@pytest.mark.points(2)
+def test_partial_sends(chat):
+    """A client with a small receive buffer gets 100 KB at once: send() takes part, the rest waits, all arrives"""
+    s = chat()
+    a = s.join("the sender")
+    # A 4 KiB receive window keeps the server's send buffer for it small: send() takes part of the queue.
+    b = s.join("the reader with a small receive buffer", rcvbuf=4096)
+    s.expect(a, b"* %s joined" % b.nick.encode(), what="the sender is told the reader joined", hint="§3.2")
+    lines = [b"burst %04d %s" % (i, b"y" * 90) for i in range(1000)]
+    s.say(a, b"".join(x + b"\n" for x in lines), timeout=10)
+    s.expect_lines(b, [said(a, x) for x in lines], what="1000 lines (100 KB) sent at once", others=[a],
+                   timeout=10, hint="send() may take only part of the queue: outq_consume() exactly what it took, "
+                                    "and send the rest on a later pass (§5.2)")
+
+
 @pytest.mark.spec("R4.5-1")
 @pytest.mark.points(2)
 def test_frees_everything_at_exit(chat):
-    """SIGTERM during a session: every connection is closed and every byte of memory freed"""
+    """A client left, then SIGTERM mid-session: every connection is closed and every byte of memory freed"""
     s = chat()
-    a, b, c = s.join_all(3)
+    a, b, c, gone = s.join_all(4)
+    gone.close()
+    for x in (a, b, c):
+        s.expect(x, b"* %s left" % gone.nick.encode(), what=f"{x.name} is told D left", hint="§3.2")
     s.say(a, b"a line before the end\n")
     for x in (b, c):
         s.expect(x, said(a, b"a line before the end"), what=f"{x.name} before SIGTERM", others=[a], hint="§3.5")
