@@ -362,6 +362,11 @@ class Session:
                         "stderr is below) before anything else (§2.2, §4.1)")
         fb.fail(summary, received=received, expected=expected, details=self.details(clients), hint=hint)
 
+    def check(self, condition: bool, summary: str, *, clients: Iterable[ChatClient] = (), hint: str = "") -> None:
+        """Pass if `condition`; otherwise self.fail() (which first says if the server has exited)."""
+        if not condition:
+            self.fail(summary, clients=clients, hint=hint)
+
     # ---- joining -----------------------------------------------------------------------
     def connect(self, name: str, **kwargs) -> ChatClient:
         """A connection, without waiting for the welcome."""

@@ -136,9 +136,9 @@ def test_welcome_and_join(chat):
     s = chat()
     a = s.join("client A")
     b = s.join("client B")
-    fb.expect((a.nick, b.nick) == ("guest1", "guest2"),
+    s.check((a.nick, b.nick) == ("guest1", "guest2"),
               f"the first two clients of a new server were welcomed as {a.nick!r} and {b.nick!r}; "
-              "expected 'guest1' and 'guest2'.", details=s.details([a, b]),
+              "expected 'guest1' and 'guest2'.", clients=[a, b],
               hint="N counts connections from 1: guest1, guest2, ... (pick_guest_nick(), §3.2)")
     join_hint = "on accept, queue '* NICK joined' for every client except the newcomer (§3.2)"
     s.expect(a, b"* guest2 joined", what="A is told that B joined", hint=join_hint)
@@ -149,10 +149,10 @@ def test_welcome_and_join(chat):
     for x in (a, b, c):
         s.expect(x, b"* %s joined" % d.nick.encode(), what=f"{x.name} is told that D joined",
                  hint="a newcomer is not told of its own join; every other client is (§3.2)")
-    fb.expect(len({a.nick, b.nick, c.nick, d.nick}) == 4, "two clients got the same nick.",
-              details=s.details([a, b, c, d]), hint="§3.2")
-    fb.expect(len(d.lines) == 1, f"client D received {len(d.lines)} lines; only its welcome was due.",
-              details=s.details([d]), hint="the newcomer gets '* welcome NICK' and is not told of its own join (§3.2)")
+    s.check(len({a.nick, b.nick, c.nick, d.nick}) == 4, "two clients got the same nick.",
+              clients=[a, b, c, d], hint="§3.2")
+    s.check(len(d.lines) == 1, f"client D received {len(d.lines)} lines; only its welcome was due.",
+              clients=[d], hint="the newcomer gets '* welcome NICK' and is not told of its own join (§3.2)")
 
 
 @pytest.mark.spec("R3.2-5", "R4.3-1")
@@ -184,9 +184,9 @@ def test_thousand_clients(chat):
                    received=c.lines[0], expected=b"* welcome guestN", clients=[c], hint=hint)
     welcomed = [c for c in clients if c.nick is not None]
     refused = [c for c in clients if c.nick is None]
-    fb.expect(len(refused) > 0,
+    s.check(len(refused) > 0,
               f"all {total} clients were welcomed: the last ones must have had fds >= FD_SETSIZE, which "
-              "select() cannot watch.", details=s.details(), hint=hint)
+              "select() cannot watch.", clients=[], hint=hint)
     if not s.room.pump_until(lambda: all(c.done for c in refused), 5):
         s.fail("a refused client was not closed.", clients=[c for c in refused if not c.done][:1], hint=hint)
     s.expect_alive("after refusing clients at FD_SETSIZE", hint)
@@ -211,9 +211,9 @@ def test_idle_server_sleeps(chat):
     s.room.pump_for(2.0)
     used, elapsed = cpu_seconds(s.server.pid) - before, time.monotonic() - t0
     s.expect_alive("while idle", "§4.1")
-    fb.expect(used < 0.020,
+    s.check(used < 0.020,
               f"with 3 idle clients, chat_server used {used * 1000:.0f} ms of CPU time in {elapsed:.1f} s "
-              "(from /proc/PID/stat); under 20 ms expected.", details=s.details(),
+              "(from /proc/PID/stat); under 20 ms expected.", clients=[],
               hint="select() with no timeout (NULL) sleeps until something happens; a zero timeout, or a socket "
                    "in the write set with nothing to write, makes a busy loop (§4.1, §5.2)")
     s.expect_quiet(clients, what="while nobody spoke", hint="§3.2")
@@ -375,9 +375,9 @@ def test_crlf_and_empty_lines(chat):
     s.expect(b, rename(a, b"crlf_user"), what="'/nick crlf_user' ending in CRLF (after two empty lines)",
              others=[a], hint=hint)
     s.expect(b, said(a, b"after rename"), what="a line after the rename", others=[a], hint=hint)
-    fb.expect(b"\r" not in bytes(b.received) and b"\r" not in bytes(a.received),
+    s.check(b"\r" not in bytes(b.received) and b"\r" not in bytes(a.received),
               "a line from the server ends in CRLF: the server ends its own lines with LF alone.",
-              details=s.details([a, b]), hint="§3.1")
+              clients=[a, b], hint="§3.1")
 
 
 @pytest.mark.spec("R3.1-6")
@@ -535,11 +535,11 @@ def test_slow_reader(chat):
     print(f"test_slow_reader: non-reader dropped after {min(dropped_after.values())} bytes were sent to it; "
           f"{len(latencies)} samples: p50 {percentile(latencies, 50) * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms, "
           f"worst {worst * 1000:.2f} ms")
-    fb.expect(p99 <= timing.upper(0.100),
+    s.check(p99 <= timing.upper(0.100),
               f"with one client not reading, the others' lines took {p99 * 1000:.1f} ms at the 99th percentile "
               f"(worst {worst * 1000:.1f} ms, {len(latencies)} samples); at most 100 ms expected "
               f"(accepted on this machine: {timing.upper(0.100) * 1000:.0f} ms).",
-              details=s.details(readers), hint=stall_hint)
+              clients=readers, hint=stall_hint)
     s.expect_eof(slow, what="the non-reader, once dropped", hint=limit_hint, timeout=5)
 
 
@@ -580,8 +580,8 @@ def test_out_of_fds(chat):
     refused = [c for c in clients if c.nick is None]
     for c in refused:
         s.expect(c, b"! server full", what="a newcomer when no fd is left", hint=hint)
-    fb.expect(welcomed and refused, f"{len(welcomed)} clients were welcomed and {len(refused)} refused; "
-              "with 32 fds some must be refused.", details=s.details(), hint=hint)
+    s.check(welcomed and refused, f"{len(welcomed)} clients were welcomed and {len(refused)} refused; "
+              "with 32 fds some must be refused.", clients=[], hint=hint)
     s.expect_alive("out of fds", hint)
     index = {id(c): k for k, c in enumerate(welcomed)}
     s.room.wait_lines(welcomed, lambda c: len(welcomed) - index[id(c)], 5)
@@ -618,7 +618,7 @@ def test_no_fd_leak(chat):
                 c.close()
     ok = s.room.pump_until(lambda: sum(1 for x in watcher.lines if x.endswith(b" left")) >= 500, 15)
     n_left = sum(1 for x in watcher.lines if x.endswith(b" left"))
-    fb.expect(ok, f"the watcher was told of {n_left} departures out of 500.", details=s.details([watcher]),
+    s.check(ok, f"the watcher was told of {n_left} departures out of 500.", clients=[watcher],
               hint="every EOF, reset and /quit must end in '* NICK left' (§3.2)")
     deadline = time.monotonic() + 3 * time_scale()
     while (after := open_fds(s.server.pid)) != before and time.monotonic() < deadline:
@@ -662,9 +662,9 @@ def test_ncat_client(chat):
 def test_ipv6(chat):
     """chat_server -6 -b ::1: two clients chat over IPv6"""
     s = chat("-6", host="::1")
-    fb.expect(re.search(rb"^listening on \[::1\]:%d$" % s.port, s.server.stdout, re.M) is not None,
+    s.check(re.search(rb"^listening on \[::1\]:%d$" % s.port, s.server.stdout, re.M) is not None,
               f"chat_server -6 -b ::1 printed {fb.quote(s.server.stdout)}; expected 'listening on [::1]:{s.port}'.",
-              details=s.details(), hint="an IPv6 address is written in brackets before its port (§2.2)")
+              clients=[], hint="an IPv6 address is written in brackets before its port (§2.2)")
     a, b = s.join_all(2)
     s.say(a, b"over IPv6\n")
     s.expect(b, said(a, b"over IPv6"), what="a line over IPv6", others=[a],
@@ -849,9 +849,9 @@ def test_nick_rules(chat):
     for x in (a, b, c):
         s.expect(x, line, what=f"{x.name} is told of C's rename to {nxt.decode()}", others=[c], hint=hint)
     d = s.join("client D")
-    fb.expect(d.nick not in (a.nick, b.nick, c.nick),
+    s.check(d.nick not in (a.nick, b.nick, c.nick),
               f"client D was welcomed as {d.nick!r}, a nick another client already has.",
-              details=s.details([c, d]), hint="a guest nick must be unique too: skip guestN if it is taken (§3.3)")
+              clients=[c, d], hint="a guest nick must be unique too: skip guestN if it is taken (§3.3)")
     for x in (a, b, c):
         s.expect(x, b"* %s joined" % d.nick.encode(), what=f"{x.name} is told D joined", hint="§3.2")
     # Edges: the sender's own nick is taken; case matters; a prefix of a nick is another nick.
@@ -898,8 +898,8 @@ def test_who(chat):
     who = s.expect(b, re.compile(rb"\* users:( [A-Za-z0-9_-]+)+"), what="B's /who", hint=hint)
     names = who.split()[2:]
     want = sorted([a.nick.encode(), b.nick.encode(), c.nick.encode()])
-    fb.expect(sorted(names) == want, f"/who listed {[n.decode() for n in names]}; expected {[w.decode() for w in want]}"
-              " (in any order, each once; D has left).", details=s.details([b]), hint=hint)
+    s.check(sorted(names) == want, f"/who listed {[n.decode() for n in names]}; expected {[w.decode() for w in want]}"
+              " (in any order, each once; D has left).", clients=[b], hint=hint)
     s.say(c, b"public again\n")
     for x in (a, b):
         s.expect(x, said(c, b"public again"), what=f"{x.name}'s next line (a /who answer goes to its sender only)",
