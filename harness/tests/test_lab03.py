@@ -739,7 +739,7 @@ def test_flood_fairness(chat):
             for f in (f1, f2):
                 if f is c:
                     continue
-                prefix = b"<%s> flood" % f.nick.encode()
+                prefix = b"<%s> flood %d/" % (f.nick.encode(), k)  # this try's lines only
                 mine = [ln for ln in got if ln.startswith(prefix)]
                 want = [said(f, x) for x in floods[f]]
                 if mine != want[:len(mine)]:
