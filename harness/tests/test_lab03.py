@@ -24,10 +24,7 @@ from harness.procs import Limits, Program, open_fds
 
 LAB = "03"
 #: The tests fit to run under valgrind memcheck (grade --valgrind): everything but timing and scale.
-VALGRIND_SELECT = ("unit or stops_on or accept_log or welcome or two_clients or leave_and or fragmented or "
-                   "many_lines or partial_sends or crlf or interleaved or nick_rules or test_who or test_msg or command_words or "
-                   "log_lines or quit or too_long or reset_mid or max_clients or fd_leak or ncat or ipv6 or "
-                   "bytes_relayed or arguments or frees_everything")
+VALGRIND_SELECT = "unit or stops_on or accept_log or welcome or two_clients or leave_and or fragmented or many_lines or partial_sends or crlf or interleaved or nick_rules or test_who or test_msg or command_words or log_lines or quit or too_long or reset_mid or max_clients or fd_leak or ncat or ipv6 or bytes_relayed or arguments or frees_everything"
 
 
 # ---- steps 1 and 2: chatbuf.c on its own --------------------------------------------------------
