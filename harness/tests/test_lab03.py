@@ -21,6 +21,7 @@ from harness.labs.lab03 import (GUEST, ChatClient, Flooder, addr_of, cpu_seconds
                                 raise_own_nofile, rename, said)
 from harness.paths import time_scale
 from harness.procs import Limits, Program, open_fds
+from harness.textsafe import printable
 
 LAB = "03"
 #: The tests fit to run under valgrind memcheck (grade --valgrind): everything but timing and scale.
@@ -28,21 +29,28 @@ VALGRIND_SELECT = "unit or stops_on or accept_log or welcome or two_clients or l
 
 
 # ---- steps 1 and 2: chatbuf.c on its own --------------------------------------------------------
+#: How many checks each group of chatbuf_test.c makes (all must print "ok - ...").
+UNIT_CHECKS = {"outq": 11, "linebuf": 30}
+
+
 def run_unit(spawn, group: str, hint: str) -> None:
     """Run the given C unit test chatbuf_test on one group of checks; fail with its FAIL lines."""
     p = spawn("chatbuf_test", group, stdin=b"")
     rc = p.wait(20)
-    out = p.stdout.decode("utf-8", "replace")
+    out = printable(p.stdout.decode("utf-8", "replace"))
     fails = [ln for ln in out.splitlines() if ln.startswith("FAIL")]
-    if rc == 0 and not fails and re.search(r"^passed: 0 checks failed$", out, re.M):
+    oks = [ln for ln in out.splitlines() if ln.startswith("ok - ")]
+    if (rc == 0 and not fails and len(oks) == UNIT_CHECKS[group]
+            and re.search(r"^passed: 0 checks failed$", out, re.M)):
         return
     if rc is None:
         why = "did not finish within 20 s (an endless loop?)"
     elif fails:
         why = f"found {len(fails)} failed check(s); the first: {fails[0]}"
+    elif rc == 0 and len(oks) != UNIT_CHECKS[group]:
+        why = f"reported {len(oks)} passed checks, not {UNIT_CHECKS[group]} (was chatbuf_test.c edited?)"
     else:
         why = f"stopped before its summary line ({p.exit_text()})"
-    oks = [ln for ln in out.splitlines() if ln.startswith("ok - ")]
     fb.fail(f"`chatbuf_test {group}` (the unit tests of chatbuf.c, run alone with `make unit`) {why}.",
             details=[f"  checks passed before that: {len(oks)}" + (f" (the last: {oks[-1][5:]})" if oks else ""),
                      p.describe()], hint=hint)

@@ -8,7 +8,8 @@
  * "ok - what" or "FAIL - what: got ..., expected ...". With an argument, only that
  * group runs (outq: handout step 1, linebuf: step 2).
  *
- * Run it alone with `make unit` in this folder; the tests run it too (test_unit_*).
+ * Run it alone with `make unit` in this folder; the tests run it too (test_unit_*), and
+ * count the "ok" lines of each group (UNIT_CHECKS in harness/tests/test_lab03.py).
  * Exit codes: 0 when every check passed, 1 when one failed, 2 for bad arguments.
  */
 #define _POSIX_C_SOURCE 200809L
