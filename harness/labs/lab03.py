@@ -353,6 +353,8 @@ class Session:
             last = next((ln for ln in reversed(lines) if ln.startswith("chat_server: select ")),
                         lines[-1] if lines else "")
             said_ = f", after printing {last.strip()!r}" if last else ""
+            if self.server.sanitizer_report(3):
+                said_ = ", with the sanitizer report shown below"
             summary = f"chat_server is no longer running ({self.server.exit_text()}{said_}). {summary}"
             if "not written yet" in last:
                 hint = ("the server stopped at a gap that is not filled yet: fill it first, in the order of "
