@@ -479,73 +479,82 @@ def test_slow_reader(chat):
     """A client that never reads: the others' lines arrive within 100 ms (p99), and it is dropped"""
     s = chat()
     sender, r1, r2 = s.join_all(3, names=["the sender", "reader 1", "reader 2"])
-    # A small receive buffer, set before connect(), so that its window fills after a few KiB.
-    slow = s.join("the non-reader", rcvbuf=4096)
-    for x in (sender, r1, r2):
-        s.expect(x, b"* %s joined" % slow.nick.encode(), what=f"{x.name} is told the non-reader joined", hint="§3.2")
-    s.room.stop_reading(slow)
-    readers = [r1, r2]
-    prefix = b"<%s> " % sender.nick.encode()
-    left = b"* %s left" % slow.nick.encode()
-    filler = b"f" * 1000
-    scan = {r: r.pos for r in readers}
-    arrived: dict[ChatClient, dict[int, float]] = {r: {} for r in readers}
-    dropped_after: dict[ChatClient, int] = {}
-    strange: list[bytes] = []
-    sent_at: dict[int, float] = {}
-    sent_bytes = 0
-
-    def absorb() -> None:
-        for r in readers:
-            while scan[r] < len(r.lines):
-                line, t = r.lines[scan[r]], r.times[scan[r]]
-                scan[r] += 1
-                if line.startswith(prefix + b"probe "):
-                    arrived[r][int(line[len(prefix) + 6:])] = t
-                elif line == left:
-                    dropped_after.setdefault(r, sent_bytes)
-                elif not line.startswith(prefix + filler):
-                    strange.append(line)
-
     stall_hint = ("never block on one client: non-blocking sockets, and what a client cannot take yet waits in "
                   "its own output queue (§5.1, §5.2)")
     limit_hint = "disconnect a client whose output queue passes its limit (256 KiB), and tell the others (§5.3)"
-    rounds_after_drop = 0
-    i = 0
-    while True:
-        batch = b"".join(b"%s %d\n" % (filler, k) for k in range(8)) + b"probe %d\n" % i
-        sent_at[i] = time.monotonic()
-        s.say(sender, batch, timeout=5)
-        sent_bytes += len(batch)
-        if not s.room.pump_until(lambda: (absorb(), all(i in arrived[r] for r in readers))[1], 2.0):
-            late = [r.name for r in readers if i not in arrived[r]]
-            s.fail(f"while the non-reader's queue filled ({sent_bytes} bytes sent so far), {' and '.join(late)} "
-                    f"did not receive probe {i} within {2 * time_scale():g} s: the server is stalled.",
-                    clients=[*readers, sender], hint=stall_hint)
-        if strange:
-            s.fail("a reader received an unexpected line while the non-reader's queue filled.",
-                    received=strange[0], clients=(readers), hint="§3.5")
-        if len(dropped_after) == len(readers):
-            rounds_after_drop += 1
-            if rounds_after_drop >= 20 and i >= 150:
-                break
-        elif sent_bytes > 16 << 20:
-            s.fail(f"the non-reader was never dropped: 16 MiB were sent to it, and nobody was told "
-                    f"'{left.decode()}'.", clients=(readers), hint=limit_hint)
-        i += 1
-    latencies = [arrived[r][n] - sent_at[n] for r in readers for n in arrived[r]]
-    p99 = percentile(latencies, 99)
-    worst = max(latencies)
-    # Shown with `pytest -s` (or -rP): the figures the handout quotes in §5.3.
-    print(f"test_slow_reader: non-reader dropped after {min(dropped_after.values())} bytes were sent to it; "
-          f"{len(latencies)} samples: p50 {percentile(latencies, 50) * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms, "
-          f"worst {worst * 1000:.2f} ms")
-    s.check(p99 <= timing.upper(0.100),
-              f"with one client not reading, the others' lines took {p99 * 1000:.1f} ms at the 99th percentile "
-              f"(worst {worst * 1000:.1f} ms, {len(latencies)} samples); at most 100 ms expected "
-              f"(accepted on this machine: {timing.upper(0.100) * 1000:.0f} ms).",
-              clients=readers, hint=stall_hint)
-    s.expect_eof(slow, what="the non-reader, once dropped", hint=limit_hint, timeout=5)
+    tries = {"n": 0}
+
+    def scenario():
+        tries["n"] += 1
+        k = tries["n"]
+        # A small receive buffer, set before connect(), so that its window fills after a few KiB.
+        for x in (sender, r1, r2):
+            x.pos = len(x.lines)  # a retry starts afresh
+        slow = s.join(f"non-reader {k}", rcvbuf=4096)
+        for x in (r1, r2):
+            s.expect(x, b"* %s joined" % slow.nick.encode(), what=f"{x.name} is told the non-reader joined",
+                     hint="§3.2")
+        s.room.stop_reading(slow)
+        readers = [r1, r2]
+        prefix = b"<%s> " % sender.nick.encode()
+        left = b"* %s left" % slow.nick.encode()
+        filler = b"f" * 1000
+        scan = {r: r.pos for r in readers}
+        arrived: dict[ChatClient, dict[int, float]] = {r: {} for r in readers}
+        dropped_after: dict[ChatClient, int] = {}
+        strange: list[bytes] = []
+        sent_at: dict[int, float] = {}
+        sent_bytes = 0
+
+        def absorb() -> None:
+            for r in readers:
+                while scan[r] < len(r.lines):
+                    line, t = r.lines[scan[r]], r.times[scan[r]]
+                    scan[r] += 1
+                    if line.startswith(prefix + b"probe "):
+                        arrived[r][int(line[len(prefix) + 6:])] = t
+                    elif line == left:
+                        dropped_after.setdefault(r, sent_bytes)
+                    elif not line.startswith(prefix + filler):
+                        strange.append(line)
+
+        rounds_after_drop = 0
+        i = 0
+        while True:
+            batch = b"".join(b"%s %d\n" % (filler, k) for k in range(8)) + b"probe %d\n" % i
+            sent_at[i] = time.monotonic()
+            s.say(sender, batch, timeout=5)
+            sent_bytes += len(batch)
+            if not s.room.pump_until(lambda: (absorb(), all(i in arrived[r] for r in readers))[1], 2.0):
+                late = [r.name for r in readers if i not in arrived[r]]
+                s.fail(f"while the non-reader's queue filled ({sent_bytes} bytes sent so far), {' and '.join(late)} "
+                        f"did not receive probe {i} within {2 * time_scale():g} s: the server is stalled.",
+                        clients=[*readers, sender], hint=stall_hint)
+            if strange:
+                s.fail("a reader received an unexpected line while the non-reader's queue filled.",
+                        received=strange[0], clients=(readers), hint="§3.5")
+            if len(dropped_after) == len(readers):
+                rounds_after_drop += 1
+                if rounds_after_drop >= 20 and i >= 150:
+                    break
+            elif sent_bytes > 16 << 20:
+                s.fail(f"the non-reader was never dropped: 16 MiB were sent to it, and nobody was told "
+                        f"'{left.decode()}'.", clients=(readers), hint=limit_hint)
+            i += 1
+        latencies = [arrived[r][n] - sent_at[n] for r in readers for n in arrived[r]]
+        p99 = percentile(latencies, 99)
+        worst = max(latencies)
+        # Shown with `pytest -s` (or -rP): the figures the handout quotes in §5.3.
+        print(f"test_slow_reader try {k}: non-reader dropped after {min(dropped_after.values())} bytes were sent to it; "
+              f"{len(latencies)} samples: p50 {percentile(latencies, 50) * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms, "
+              f"worst {worst * 1000:.2f} ms")
+        s.expect_eof(slow, what="the non-reader, once dropped", hint=limit_hint, timeout=5)
+        return [timing.Check("while one client did not read, the 99th percentile of the others' delay",
+                             got=p99, expected=0.100, lo=0.0, hi=timing.upper(0.100))]
+
+    verdict = timing.judge(scenario)
+    s.check(verdict.ok, f"{verdict.message}.", clients=[r1, r2],
+            hint=stall_hint)
 
 
 @pytest.mark.spec("R2.1-3", "R3.2-5")
@@ -770,7 +779,8 @@ def test_flood_fairness(chat):
 
     verdict = timing.judge(scenario)
     if not verdict.ok:
-        s.fail(f"while two clients flooded the server, {verdict.message}.", clients=[listener, talker], hint=hint)
+        s.fail(f"While two clients flooded the server, {verdict.message}.", clients=[listener, talker],
+               hint=hint)
 
 
 @pytest.mark.spec("R5.2-1")
