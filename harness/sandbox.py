@@ -455,10 +455,11 @@ def copy_sources(src: Path, dest: Path) -> list[str]:
 
 
 def copy_kit_build_files(lab: paths.Lab, kit: Path) -> None:
-    """The files the kit's lab Makefile needs: the Makefile itself (and any *.mk) and labs/common."""
+    """The files the kit's lab Makefile needs: the Makefile itself (and any *.mk), the given unit
+    tests (*_test.c, built from the kit's copy, never the submission's) and labs/common."""
     dest = kit / "labs" / lab.name
     dest.mkdir(parents=True, exist_ok=True)
-    for f in [lab.makefile, *lab.skeleton.glob("*.mk")]:
+    for f in [lab.makefile, *lab.skeleton.glob("*.mk"), *lab.skeleton.glob("*_test.c")]:
         if f.is_file():
             shutil.copy2(f, dest / f.name)
     common = paths.LABS / "common"

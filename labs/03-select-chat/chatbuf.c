@@ -1,4 +1,5 @@
 /* chatbuf.c: Lab 03's per-client buffers (see chatbuf.h). Your work: the gaps marked TODO(student), handout §5.2 and §6. */
+#define _POSIX_C_SOURCE 200809L
 #include "chatbuf.h"
 
 #include <errno.h>

@@ -155,7 +155,7 @@ void on_readable(struct server *s, struct client *c);
  *        its queue as the socket takes.
  *
  * EAGAIN leaves the rest for later; EPIPE or ECONNRESET make the client leave.
- * MSG_NOSIGNAL: a vanished peer must not raise SIGPIPE.
+ * SIGPIPE is ignored (chat_server.c): a vanished peer gives EPIPE, not a signal.
  * @param s The server.
  * @param c The client; its queue must not be empty.
  * @see send(2), handout §5.2.

@@ -26,6 +26,7 @@
  * Exit codes: 0 after SIGINT/SIGTERM, 1 if the socket cannot be set up or select()
  * fails, 2 for bad arguments.
  */
+#define _POSIX_C_SOURCE 200809L
 #include "chat.h"
 #include "sockutil.h"
 
@@ -61,7 +62,8 @@ static int install_signals(sigset_t *runmask)
     sa.sa_handler = on_stop_signal;
     if (sigaction(SIGINT, &sa, NULL) == -1 || sigaction(SIGTERM, &sa, NULL) == -1)
         return -1;
-    /* A peer that vanished must give EPIPE, not kill the server (MSG_NOSIGNAL covers send too). */
+    /* A peer that vanished must give EPIPE, not kill the server. Ignoring SIGPIPE is the portable
+     * way (MSG_NOSIGNAL is Linux's, SO_NOSIGPIPE the BSDs'): every send() is covered. */
     sa.sa_handler = SIG_IGN;
     if (sigaction(SIGPIPE, &sa, NULL) == -1)
         return -1;
@@ -80,12 +82,47 @@ static void usage(void)
     fprintf(stderr, "usage: %s [-4|-6] [-b ADDR] -p PORT [--max-clients N]\n", PROG);
 }
 
-/* The getaddrinfo loop of Lab 01 (AI_PASSIVE): the first address that binds wins. */
-static int tcp_listen(const char *host, const char *port, int family, char *err, size_t errlen)
+/* Record "call ADDR:PORT: reason" in err, keeping errno intact: sockaddr_str() may change
+ * it, so it is saved before anything else is called. */
+static void set_err(char *err, size_t errlen, const char *call, const struct addrinfo *ai)
+{
+    int saved = errno;
+    char addr[SOCKADDR_STRLEN];
+
+    snprintf(err, errlen, "%s %s: %s", call, sockaddr_str(ai->ai_addr, addr, sizeof addr), strerror(saved));
+    errno = saved;
+}
+
+/* One address of the listen loop (Lab 01's listen_on()); -1 leaves the reason in err. */
+static int listen_on(const struct addrinfo *ai, char *err, size_t errlen)
+{
+    int one = 1;
+    int fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+
+    if (fd == -1) {
+        set_err(err, errlen, "socket", ai);
+        return -1;
+    }
+    /* SO_REUSEADDR: a restarted server must not wait for TIME_WAIT to clear. */
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == -1)
+        set_err(err, errlen, "setsockopt SO_REUSEADDR", ai);
+    else if (bind(fd, ai->ai_addr, ai->ai_addrlen) == -1)
+        set_err(err, errlen, "bind", ai);
+    /* A long backlog: a crowd joining at once must not see its SYNs dropped. */
+    else if (listen(fd, SOMAXCONN) == -1)
+        set_err(err, errlen, "listen", ai);
+    else
+        return fd;
+    close(fd);
+    return -1;
+}
+
+/* Lab 01's getaddrinfo loop (AI_PASSIVE): the first address that binds wins; the list is
+ * freed on every path. Named chat_listen(): Lab 01's tcp_listen() takes a backlog too. */
+static int chat_listen(const char *host, const char *port, int family, char *err, size_t errlen)
 {
     struct addrinfo hints, *res, *ai;
-    char addr[SOCKADDR_STRLEN];
-    int fd = -1, one = 1, rc;
+    int fd = -1, rc;
 
     memset(&hints, 0, sizeof hints);
     hints.ai_family = family;
@@ -97,25 +134,9 @@ static int tcp_listen(const char *host, const char *port, int family, char *err,
         return -1;
     }
     for (ai = res; ai != NULL; ai = ai->ai_next) {
-        const char *call = "socket";
-        fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
-        if (fd != -1) {
-            /* SO_REUSEADDR: a restarted server must not wait for TIME_WAIT to clear. */
-            if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == -1)
-                call = "setsockopt SO_REUSEADDR";
-            else if (bind(fd, ai->ai_addr, ai->ai_addrlen) == -1)
-                call = "bind";
-            /* A long backlog: a crowd joining at once must not see its SYNs dropped. */
-            else if (listen(fd, SOMAXCONN) == -1)
-                call = "listen";
-            else
-                break;
-        }
-        snprintf(err, errlen, "%s %s: %s", call, sockaddr_str(ai->ai_addr, addr, sizeof addr),
-                 strerror(errno));
+        fd = listen_on(ai, err, errlen);
         if (fd != -1)
-            close(fd);
-        fd = -1;
+            break;
     }
     freeaddrinfo(res);
     return fd;
@@ -126,7 +147,7 @@ static int start(struct server *s, const char *host, const char *port, int famil
 {
     char err[256];
 
-    s->lfd = tcp_listen(host, port, family, err, sizeof err);
+    s->lfd = chat_listen(host, port, family, err, sizeof err);
     if (s->lfd == -1) {
         fprintf(stderr, "%s: %s\n", PROG, err);
         return -1;

@@ -1,4 +1,5 @@
 /* chatbuf.c: Lab 03's per-client buffers: line framing and the output queue (see chatbuf.h). */
+#define _POSIX_C_SOURCE 200809L
 #include "chatbuf.h"
 
 #include <errno.h>
