@@ -68,10 +68,14 @@ class Build:
 
 
 def programs_of(lab: paths.Lab, makefile: Optional[Path] = None) -> list[str]:
-    """The lab's programs: the PROGS line of its Makefile, in order."""
+    """The lab's programs: the PROGS line of its Makefile, then its UNIT_PROGS line (the given
+    C unit tests, such as chatbuf_test), in order."""
     text = Path(makefile or lab.makefile).read_text()
-    m = re.search(r"^PROGS\s*[:?]?=\s*(.*)$", text, re.M)
-    return m.group(1).split() if m else []
+    progs = []
+    for var in ("PROGS", "UNIT_PROGS"):
+        m = re.search(rf"^{var}\s*[:?]?=\s*(.*)$", text, re.M)
+        progs += m.group(1).split() if m else []
+    return progs
 
 
 def first_error(log: str, lines: int = 4) -> str:
