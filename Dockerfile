@@ -24,6 +24,7 @@ RUN apt-get update \
       tcpdump \
       patch \
       git \
+      stress-ng \
       clang \
       npm \
       doxygen \

@@ -383,7 +383,7 @@ class Tracer:
         key = str(bin_dir)
         if key not in cls._built:
             lib = bin_dir / "lab04_trace.so"
-            cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc") or shutil.which("clang")
+            cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
             result = None
             if cc:
                 tmp = bin_dir / f".lab04_trace.{os.getpid()}.so"

@@ -35,7 +35,7 @@ LABS = paths.all_labs()
 #: Where the harness's commands are run from: grading (harness, its lab plugins and tests) and
 #: the kit's own tests and benchmarks.
 #: Maintainers' tools in harness/ that grading never runs (their commands belong to the test group).
-MAINTAINER_TOOLS = {"mutate.py", "plots.py", "spec.py"}
+MAINTAINER_TOOLS = {"mutate.py", "plots.py", "spec.py", "stress.py"}
 GRADING_CODE = [*(p for p in KIT.glob("harness/*.py") if p.name not in MAINTAINER_TOOLS),
                 *KIT.glob("harness/labs/*.py"), *KIT.glob("harness/tests/*.py")]
 OTHER_CODE = [*KIT.glob("harness/selftest/*.py"), *KIT.glob("bench/*.py"), *KIT.glob("docs/*.py"),
