@@ -162,14 +162,13 @@ def half_close_silently(host: str, port: int) -> None:
 
 
 def vanish_while_echoing(host: str, port: int) -> None:
-    """Send 4 MB without reading, then close: the server is writing to a peer that is gone
-    (its send() fails with ECONNRESET or EPIPE; SIGPIPE must not kill it)."""
+    """Send without reading until the server blocks in send(), then close with its echo unread
+    (an RST): the server's send() fails (ECONNRESET or EPIPE), which must end only this client."""
     s = connect(host, port)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     s.settimeout(0.2)
     sent = 0
     try:
-        while sent < 4_000_000:
+        while sent < 64 << 20:
             sent += s.send(b"v" * 65536)
     except OSError:
         pass  # the server's echo filled our receive buffer and it stopped reading: vanish now

@@ -16,6 +16,7 @@ import socket
 import pytest
 
 from harness import feedback as fb
+from harness import timing
 from harness.labs.lab01 import (HOST, check_echo, close_after_4_bytes, connect_and_leave, echo_after_eof, echo_session,
                                 expect_exit, expect_stderr_line, free_port, gai_reason, half_close_silently,
                                 linger_reset, log_entries, reset_after_4_bytes, reset_mid_stream, run_client,
@@ -477,7 +478,7 @@ def test_end_to_end_8mib(spawn, tmp_path):
     src = tmp_path / "input.bin"
     src.write_bytes(data)
     client = spawn("echo_client", host, port, stdin=src)
-    rc = client.wait(10)
+    rc = client.wait(timing.upper(10))
     if rc is None:
         fb.fail(f"echo_client with 8 MiB of input did not finish within 10 s: it had printed "
                 f"{len(client.stdout)} of {len(data)} bytes. Deadlock?",
@@ -501,7 +502,7 @@ def test_client_slow_server(spawn, echo_peer, tmp_path):
     src = tmp_path / "input.bin"
     src.write_bytes(data)
     client = spawn("echo_client", HOST, peer.port, stdin=src)
-    rc = client.wait(10)
+    rc = client.wait(timing.upper(10))
     if rc is None:
         fb.fail(f"echo_client did not finish 8 MiB within 10 s against a server with small buffers: "
                 f"it had printed {len(client.stdout)} of {len(data)} bytes and the server had received "
