@@ -26,8 +26,7 @@ from harness.procs import open_fds
 
 LAB = "01"
 #: The tests the kit's self-test runs under valgrind memcheck (not the timing-heavy ones).
-VALGRIND_SELECT = ("one_message or many_lines or all_byte or bad_clients or fd_count or log_lines or ipv6 "
-                   "or closes_early or frees_everything")
+VALGRIND_SELECT = "one_message or many_lines or all_byte or bad_clients or fd_count or log_lines or ipv6 or closes_early or frees_everything"
 
 
 # ---- echo_server: the echo ----------------------------------------------------------------
