@@ -11,6 +11,7 @@ import socket
 import struct
 import threading
 import time
+from contextlib import contextmanager
 from typing import Optional
 
 from harness import feedback as fb
@@ -107,6 +108,21 @@ def _send_then_shut(s: socket.socket, payload: bytes) -> None:
         s.shutdown(socket.SHUT_WR)
     except OSError:
         pass
+
+
+@contextmanager
+def talking_to(server, what: str, hint: str):
+    """Turn a socket error of the harness's own client into feedback (never a traceback):
+    `with talking_to(server, "a client resetting its connection", hint): ...`."""
+    try:
+        yield
+    except OSError as e:
+        reason = e.strerror or type(e).__name__
+        if isinstance(e, socket.timeout):
+            reason = "no answer before the deadline"
+        state = "is still running" if server.alive() else f"had ended with {server.exit_text()}"
+        fb.fail(f"{what}: the harness's client got '{reason}', and {server.name} {state}.",
+                details=[server.describe()], hint=hint)
 
 
 def free_port(host: str = HOST) -> int:

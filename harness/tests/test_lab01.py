@@ -19,7 +19,7 @@ from harness import feedback as fb
 from harness import timing
 from harness.labs.lab01 import (HOST, check_echo, close_after_4_bytes, connect_and_leave, echo_after_eof, echo_session,
                                 expect_exit, expect_stderr_line, free_port, gai_reason, half_close_silently,
-                                linger_reset, log_entries, reset_after_4_bytes, reset_mid_stream, run_client,
+                                linger_reset, log_entries, reset_after_4_bytes, reset_mid_stream, run_client, talking_to,
                                 slow_echo, start_server, vanish_while_echoing)
 from harness.peers import connect, exchange
 from harness.procs import open_fds
@@ -111,8 +111,11 @@ def test_server_sequential_clients(spawn):
 def test_server_survives_bad_clients(spawn, misbehave):
     """echo_server: carries on after a client resets, leaves at once, sends nothing or vanishes"""
     server, host, port = start_server(spawn)
-    for _ in range(3):
-        misbehave(host, port)
+    bad = misbehave.__name__.replace("_", " ")
+    with talking_to(server, f"a misbehaving client ({bad})",
+                    hint="ECONNRESET and EPIPE end one connection, not the server (R3.1-11, §4.5)"):
+        for _ in range(3):
+            misbehave(host, port)
     if not server.alive():
         fb.fail(f"echo_server died after a client misbehaved ({misbehave.__name__.replace('_', ' ')}): "
                 f"{server.exit_text()}.", details=[server.describe()],
@@ -203,9 +206,10 @@ def test_server_fixed_port(spawn):
 def test_server_restart_time_wait(spawn):
     """echo_server: restarts on the same port while the old connection is in TIME_WAIT"""
     server, host, port = start_server(spawn)
-    s = connect(host, port)
-    s.sendall(b"hold this connection open\n")
-    s.recv(100)
+    with talking_to(server, "a client holding a connection open", hint="echo every byte (R3.1-8)"):
+        s = connect(host, port)
+        s.sendall(b"hold this connection open\n")
+        s.recv(100)
     # Stopping the server closes the connected socket from the server's side first (active
     # close), so once the client closes too, the server's port is left in TIME_WAIT.
     server.stop()
@@ -232,7 +236,9 @@ def test_server_stable_fd_count(spawn):
     before = open_fds(server.pid)
     for i in range(200):
         if i % 4 == 3:
-            reset_mid_stream(host, port)
+            with talking_to(server, f"client {i + 2}, which resets its connection",
+                            hint="a reset ends one connection, not the server (R3.1-11)"):
+                reset_mid_stream(host, port)
             continue
         payload = b"%d\n" % i
         got, problem = exchange(host, port, payload, timeout=3)
@@ -258,7 +264,8 @@ def test_server_log_lines(spawn):
     sessions = []
     for n in (6, 0, 1, 200000):
         payload = os.urandom(n)
-        got, problem, cport = echo_session(host, port, payload)
+        with talking_to(server, f"a client sending {n} bytes", hint="accept the next client (R3.1-7)"):
+            got, problem, cport = echo_session(host, port, payload)
         fb.expect(got == payload and problem is None, f"a client sending {n} bytes did not get its echo back "
                   f"cleanly ({problem or 'wrong bytes'}).", details=[server.describe()],
                   hint="echo every byte, then close (R3.1-8)")
@@ -326,15 +333,17 @@ def test_server_sigint(spawn):
 def test_server_stop_during_session(spawn):
     """echo_server: exits 0 on SIGTERM while a connected client sends nothing"""
     server, host, port = start_server(spawn)
-    s = connect(host, port)
+    with talking_to(server, "a client that sends one line", hint="echo every byte (R3.1-8)"):
+        s = connect(host, port)
     try:
-        s.sendall(b"ping\n")
         got = b""
-        while len(got) < 5:
-            data = s.recv(100)
-            if not data:
-                break
-            got += data
+        with talking_to(server, "a client that sends one line", hint="echo every byte (R3.1-8)"):
+            s.sendall(b"ping\n")
+            while len(got) < 5:
+                data = s.recv(100)
+                if not data:
+                    break
+                got += data
         fb.expect(got == b"ping\n", "the first bytes of a session did not come back.", details=[server.describe()],
                   hint="echo every byte (R3.1-8)")
         _stop(server, signal.SIGTERM, "with a client connected and silent (the server blocked in recv())")
@@ -347,12 +356,14 @@ def test_server_stop_during_session(spawn):
 def test_server_reports_reset(spawn):
     """echo_server: a client's reset is reported as 'recv ADDR:PORT: Connection reset by peer'"""
     server, host, port = start_server(spawn)
-    s = connect(host, port)
+    with talking_to(server, "a new client", hint="accept() clients (R3.1-7)"):
+        s = connect(host, port)
     cport = s.getsockname()[1]
     if not server.wait_stderr(re.compile(rb"^accepted .*:%d\s*$" % cport, re.M), 3):
         fb.fail(f"echo_server did not log 'accepted {HOST}:{cport}' for a new client.", details=[server.describe()],
                 hint="log 'accepted ADDR:PORT' after accept() (R3.1-9)")
-    linger_reset(s)  # the server is blocked in recv(): it gets ECONNRESET
+    with talking_to(server, "a client resetting its connection", hint="R4.3-2"):
+        linger_reset(s)  # the server is blocked in recv(): it gets ECONNRESET
     server.wait_stderr(re.compile(rb"^closed .*:%d\b" % cport, re.M), 3)
     expect_stderr_line(server, rf"echo_server: recv {re.escape(HOST)}:{cport}: Connection reset by peer",
                        situation=f"a client ({HOST}:{cport}) reset its connection while the server waited in recv()",
