@@ -14,6 +14,8 @@ import time
 from contextlib import contextmanager
 from typing import Optional
 
+import pytest
+
 from harness import feedback as fb
 from harness.paths import time_scale
 from harness.peers import connect, exchange
@@ -123,6 +125,15 @@ def talking_to(server, what: str, hint: str):
         state = "is still running" if server.alive() else f"had ended with {server.exit_text()}"
         fb.fail(f"{what}: the harness's client got '{reason}', and {server.name} {state}.",
                 details=[server.describe()], hint=hint)
+
+
+def need_ipv6() -> None:
+    """Skip the test (it neither costs nor earns points) where this machine has no ::1."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+    except OSError as e:
+        pytest.skip(f"this machine has no IPv6 loopback address ::1 ({e.strerror or e})")
 
 
 def free_port(host: str = HOST) -> int:

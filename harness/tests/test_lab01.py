@@ -17,10 +17,11 @@ import pytest
 
 from harness import feedback as fb
 from harness import timing
-from harness.labs.lab01 import (HOST, check_echo, close_after_4_bytes, connect_and_leave, echo_after_eof, echo_session,
-                                expect_exit, expect_stderr_line, free_port, gai_reason, half_close_silently,
-                                linger_reset, log_entries, reset_after_4_bytes, reset_mid_stream, run_client, talking_to,
-                                slow_echo, start_server, vanish_while_echoing)
+from harness.labs.lab01 import (HOST, check_echo, close_after_4_bytes, connect_and_leave, echo_after_eof,
+                                echo_session, expect_exit, expect_stderr_line, free_port, gai_reason,
+                                half_close_silently, linger_reset, log_entries, need_ipv6, reset_after_4_bytes,
+                                reset_mid_stream, run_client, slow_echo, start_server, talking_to,
+                                vanish_while_echoing)
 from harness.peers import connect, exchange
 from harness.procs import open_fds
 
@@ -131,6 +132,7 @@ def test_server_survives_bad_clients(spawn, misbehave):
 @pytest.mark.points(3)
 def test_server_ipv6(spawn):
     """echo_server -6 -b ::1: 'listening on [::1]:PORT', and the echo over IPv6"""
+    need_ipv6()
     server, host, port = spawn.server("echo_server", "-6", "-b", "::1", "-p", "0",
                                       hint="use getaddrinfo() with the family from -4/-6; never hard-code "
                                            "AF_INET (R3.1-1, §4.1)")
@@ -148,6 +150,8 @@ def test_server_ipv6(spawn):
                          ids=["-6", "-4"])
 def test_server_family_options(spawn, flag, wildcard, reach):
     """echo_server -4/-6 without -b: every address of that family"""
+    if flag == "-6":
+        need_ipv6()
     server, _, port = start_server(spawn, flag, host=None)
     shown = f"listening on {wildcard}:{port}"
     fb.expect(re.search(rb"^%s\s*$" % re.escape(shown.encode()), server.stdout, re.M) is not None,
@@ -530,6 +534,7 @@ def test_client_slow_server(spawn, echo_peer, tmp_path):
 @pytest.mark.points(2)
 def test_client_ipv6(spawn, echo_peer):
     """echo_client -6 ::1: the echo over IPv6"""
+    need_ipv6()
     peer = echo_peer(family=socket.AF_INET6)
     client, rc = run_client(spawn, "-6", "::1", peer.port, data=b"client over IPv6\n")
     fb.expect_bytes(client.stdout, b"client over IPv6\n", what="echo_client -6 ::1",
@@ -581,8 +586,9 @@ def test_client_connection_refused(spawn):
 def test_getaddrinfo_errors(spawn, echo_peer, prog, args, host):
     """-4/-6 with an address of the other family: 'getaddrinfo HOST:PORT: reason', exit 1"""
     family = socket.AF_INET if "-4" in args else socket.AF_INET6
-    peer = echo_peer(family=socket.AF_INET6 if host == "::1" else socket.AF_INET)  # something is there
-    port = str(peer.port)
+    if family == socket.AF_INET6:
+        need_ipv6()  # the control case below uses ::1
+    port = str(free_port())
     args = [port if a == "PORT" else a for a in args]
     p = spawn(prog, *args, stdin=b"wrong family\n")
     rc = p.wait(5)
