@@ -18,6 +18,7 @@ import pytest
 
 from harness import feedback as fb
 from harness.paths import time_scale
+from harness.procs import open_fds
 from harness.peers import connect, exchange
 
 #: The loopback address the tests use unless a test is about addresses.
@@ -125,6 +126,17 @@ def talking_to(server, what: str, hint: str):
         state = "is still running" if server.alive() else f"had ended with {server.exit_text()}"
         fb.fail(f"{what}: the harness's client got '{reason}', and {server.name} {state}.",
                 details=[server.describe()], hint=hint)
+
+
+def connect_and_wait_accept(server, host: str, port: int, timeout: float = 3.0) -> socket.socket:
+    """Connect, then wait (deadline `timeout` s, scaled) until the server holds one more open
+    descriptor: it has accept()ed us. Needs neither the log nor the echo."""
+    before = open_fds(server.pid)
+    s = connect(host, port)
+    deadline = time.monotonic() + timeout * time_scale()
+    while open_fds(server.pid) <= before and time.monotonic() < deadline and server.alive():
+        time.sleep(0.005)  # polling /proc with a deadline: the accept itself is not observable
+    return s
 
 
 def need_ipv6() -> None:
