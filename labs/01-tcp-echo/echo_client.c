@@ -18,7 +18,9 @@
 #include "sockutil.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -78,9 +80,9 @@ static int on_stdin(struct session *s)
 /* The socket can take more: send what it takes now and keep the rest for later. */
 static int on_writable(struct session *s)
 {
-    /* TODO(student): send() what is left of s->out (MSG_NOSIGNAL | MSG_DONTWAIT), advance
-     * s->out.off and s->sent by what send() took, and empty the buffer when all is sent.
-     * EAGAIN and EINTR are not errors. See handout §4.2 and §4.4. */
+    /* TODO(student): send() what is left of s->out (flags 0: main() made the socket
+     * non-blocking), advance s->out.off and s->sent by what send() took, and empty the
+     * buffer when all is sent. EAGAIN and EINTR are not errors. See handout §4.2 and §4.4. */
     (void)s;
     fprintf(stderr, "%s: on_writable: not written yet (TODO in echo_client.c, handout §4.4)\n", PROG);
     return -1;
@@ -90,12 +92,30 @@ static int on_writable(struct session *s)
 static int on_readable(struct session *s)
 {
     /* TODO(student): recv() a chunk; 0 means the server closed: return 1. Otherwise add it
-     * to s->received and write_stdout() it. Errors: print "echo_client: recv: reason",
-     * return -1. See handout §4.4. */
+     * to s->received and write_stdout() it. EAGAIN and EINTR: return 0. Other errors (a
+     * reset too): print "echo_client: recv: reason", return -1. See handout §4.4, §3.3. */
     (void)s;
     (void)write_stdout; /* you will call it */
     fprintf(stderr, "%s: on_readable: not written yet (TODO in echo_client.c, handout §4.4)\n", PROG);
     return -1;
+}
+
+/*
+ * Portable stand-ins for MSG_DONTWAIT and MSG_NOSIGNAL, which macOS lacks under POSIX: a
+ * non-blocking socket, so that send() takes what fits and returns (§4.4); and SIGPIPE
+ * ignored, so that writing to a closed connection fails with EPIPE instead of killing us.
+ */
+static int prepare_socket(int sock)
+{
+    struct sigaction sa;
+    int flags = fcntl(sock, F_GETFL);
+
+    if (flags == -1 || fcntl(sock, F_SETFL, flags | O_NONBLOCK) == -1)
+        return -1;
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = SIG_IGN;
+    return sigaction(SIGPIPE, &sa, NULL);
 }
 
 /* One poll() loop: read stdin only when the previous chunk is fully sent. */
@@ -153,6 +173,11 @@ int main(int argc, char **argv)
     s.sock = tcp_connect(argv[optind], argv[optind + 1], family, err, sizeof err);
     if (s.sock == -1) {
         fprintf(stderr, "%s: %s\n", PROG, err);
+        return 1;
+    }
+    if (prepare_socket(s.sock) == -1) {
+        fprintf(stderr, "%s: fcntl/sigaction: %s\n", PROG, strerror(errno));
+        close(s.sock);
         return 1;
     }
     if (run(&s) == -1) {

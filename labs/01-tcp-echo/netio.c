@@ -13,7 +13,7 @@
 ssize_t send_all(int fd, const void *buf, size_t len)
 {
     /* TODO(student): loop until all len bytes are sent. send() may send fewer bytes than
-     * asked (a partial send) and may fail with EINTR: retry both. Use MSG_NOSIGNAL.
+     * asked (a partial send) and may fail with EINTR: retry both. (SIGPIPE is ignored.)
      * Return len, or -1 with errno set. See handout §4.2. */
     (void)fd; (void)buf; (void)len;
     errno = ENOSYS;

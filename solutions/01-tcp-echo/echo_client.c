@@ -18,7 +18,9 @@
 #include "sockutil.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -92,8 +94,7 @@ static int on_stdin(struct session *s)
 /* The socket can take more: send what it takes now and keep the rest for later. */
 static int on_writable(struct session *s)
 {
-    ssize_t n = send(s->sock, s->out.data + s->out.off, s->out.len - s->out.off,
-                     MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t n = send(s->sock, s->out.data + s->out.off, s->out.len - s->out.off, 0);
 
     if (n == -1) {
         if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
@@ -115,7 +116,8 @@ static int on_readable(struct session *s)
     ssize_t n = recv(s->sock, buf, sizeof buf, 0);
 
     if (n == -1) {
-        if (errno == EINTR)
+        /* Non-blocking: EAGAIN is "nothing after all", a wake-up poll() may give. */
+        if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
             return 0;
         fprintf(stderr, "%s: recv: %s\n", PROG, strerror(errno));
         return -1;
@@ -124,6 +126,24 @@ static int on_readable(struct session *s)
         return 1;
     s->received += n;
     return write_stdout(buf, (size_t)n);
+}
+
+/*
+ * Portable stand-ins for MSG_DONTWAIT and MSG_NOSIGNAL, which macOS lacks under POSIX: a
+ * non-blocking socket, so that send() takes what fits and returns (§4.4); and SIGPIPE
+ * ignored, so that writing to a closed connection fails with EPIPE instead of killing us.
+ */
+static int prepare_socket(int sock)
+{
+    struct sigaction sa;
+    int flags = fcntl(sock, F_GETFL);
+
+    if (flags == -1 || fcntl(sock, F_SETFL, flags | O_NONBLOCK) == -1)
+        return -1;
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = SIG_IGN;
+    return sigaction(SIGPIPE, &sa, NULL);
 }
 
 /* One poll() loop: read stdin only when the previous chunk is fully sent. */
@@ -181,6 +201,11 @@ int main(int argc, char **argv)
     s.sock = tcp_connect(argv[optind], argv[optind + 1], family, err, sizeof err);
     if (s.sock == -1) {
         fprintf(stderr, "%s: %s\n", PROG, err);
+        return 1;
+    }
+    if (prepare_socket(s.sock) == -1) {
+        fprintf(stderr, "%s: fcntl/sigaction: %s\n", PROG, strerror(errno));
+        close(s.sock);
         return 1;
     }
     if (run(&s) == -1) {

@@ -55,7 +55,7 @@ static int install_signals(void)
     sa.sa_handler = on_stop_signal;
     if (sigaction(SIGINT, &sa, NULL) == -1 || sigaction(SIGTERM, &sa, NULL) == -1)
         return -1;
-    /* A peer that vanished must give EPIPE, not kill the server (MSG_NOSIGNAL covers send too). */
+    /* A peer that vanished must give EPIPE, not kill the server: send_all() relies on it. */
     sa.sa_handler = SIG_IGN;
     return sigaction(SIGPIPE, &sa, NULL);
 }

@@ -16,7 +16,7 @@ ssize_t send_all(int fd, const void *buf, size_t len)
     size_t left = len;
 
     while (left > 0) {
-        ssize_t n = send(fd, p, left, MSG_NOSIGNAL);
+        ssize_t n = send(fd, p, left, 0);
         if (n == -1) {
             /* A signal arrived before anything was sent: nothing is lost, try again. */
             if (errno == EINTR)

@@ -21,7 +21,8 @@
  *
  * send() on a stream socket may take fewer bytes than asked (a "partial send"),
  * and may fail with EINTR when a signal arrives; both are retried here.
- * MSG_NOSIGNAL turns the SIGPIPE of a closed peer into an EPIPE error.
+ * @note The caller ignores SIGPIPE, so that a closed peer gives EPIPE instead of
+ *       killing the process (portable; MSG_NOSIGNAL would do it per call on Linux only).
  *
  * @param fd  A connected stream socket.
  * @param buf The bytes to send.
