@@ -169,7 +169,7 @@ def parse_output(client, proxy=None) -> tuple[list[Request], Summary]:
         shown = printable_bytes(line.encode())
         if summary is not None:
             fail_client(client, proxy, f"udp_client printed line {n} after the summary line: {shown!r}.",
-                        details=details, label="R3.2-14",
+                        details=details, label="R3.2-21",
                         hint="the summary is the last line of stdout; errors go to stderr (§3.2)")
         if m := REPLIED_LINE.fullmatch(line):
             requests.append(Request(int(m[1]), True, int(m[4]), int(m[2]), float(m[3]),
@@ -181,11 +181,11 @@ def parse_output(client, proxy=None) -> tuple[list[Request], Summary]:
             summary = Summary(int(m[1]), int(m[2]), m[3], int(m[4]), int(m[5]), rtt)
         else:
             fail_client(client, proxy, f"line {n} of udp_client's stdout is not in the documented format: {shown!r}.",
-                        details=details, label="R3.2-10",
+                        details=details, label="R3.2-16",
                         hint="print exactly the formats of §3.2 (three decimals for times, one for the "
                              "percentage); notes and errors go to stderr")
     if summary is None:
-        fail_client(client, proxy, "udp_client's stdout has no summary line.", details=details, label="R3.2-12",
+        fail_client(client, proxy, "udp_client's stdout has no summary line.", details=details, label="R3.2-19",
                     hint="after the last request print the summary line of §3.2")
     return requests, summary
 
@@ -280,7 +280,7 @@ def run_client(spawn, port, *args, host=HOST, timeout=10.0, proxy=None, hint="",
     return Run(client, rc, requests, summary, exited, proxy)
 
 
-def expect_lines(run: Run, expected: list[tuple], hint: str, label: str = "R3.2-10") -> None:
+def expect_lines(run: Run, expected: list[tuple], hint: str, label: str = "R3.2-16") -> None:
     """Check the request lines: expected is [(seq, replied, attempts)] in order."""
     got = [(r.seq, r.replied, r.attempts) for r in run.requests]
     if got != expected:
@@ -291,7 +291,7 @@ def expect_lines(run: Run, expected: list[tuple], hint: str, label: str = "R3.2-
 
 
 def expect_summary(run: Run, requests, replied, retransmissions, duplicates, hint: str,
-                   label: str = "R3.2-12") -> None:
+                   label: str = "R3.2-19") -> None:
     s = run.summary
     lost = requests - replied
     want = (requests, replied, f"{100.0 * lost / requests:.1f}", retransmissions, duplicates)
@@ -305,11 +305,11 @@ def expect_summary(run: Run, requests, replied, retransmissions, duplicates, hin
                     details=run.details(), hint=hint, label=label)
     if replied == 0 and s.rtt is not None:
         fail_client(run.client, run.proxy, f"no request was answered, yet the summary prints rtt statistics "
-                    f"{s.rtt}.", details=run.details(), label="R3.2-13",
+                    f"{s.rtt}.", details=run.details(), label="R3.2-20",
                     hint="when no request was answered the summary line ends after 'duplicates' (§3.2)")
     if replied > 0 and s.rtt is None:
         fail_client(run.client, run.proxy, f"{replied} requests were answered, but the summary has no "
-                    "'rtt min/avg/max/mdev = ...' part.", details=run.details(), label="R3.2-13",
+                    "'rtt min/avg/max/mdev = ...' part.", details=run.details(), label="R3.2-20",
                     hint="after the counts, print the RTT statistics of the answered requests (§3.2)")
 
 
@@ -325,7 +325,7 @@ def expect_exit(run: Run, want: int, hint: str = "", label: str = "R3.3-1") -> N
                 f"status {want}.", details=run.details(), hint=hint, label=label)
 
 
-def expect_rtts(run: Run, proxy, pairs: dict, label: str = "R3.2-11", hint: str = "") -> list[timing.Check]:
+def expect_rtts(run: Run, proxy, pairs: dict, label: str = "R3.2-17", hint: str = "") -> list[timing.Check]:
     """Early RTTs fail at once; returns late-side Checks for judge().
 
     pairs maps seq -> (sent, reply): the c2s Datagram the reply answers and the s2c Datagram the

@@ -38,7 +38,7 @@ VALGRIND_SELECT = ("echo_sizes or server_max_datagram or replies_to_each or serv
 
 # ==== udp_server ===============================================================================
 @pytest.mark.spec("R2.1-1", "R3.4-3")
-@pytest.mark.points(4)
+@pytest.mark.points(3)
 def test_server_echo_sizes(spawn):
     """udp_server: datagrams of 0, 1, 100, 1472 and 9000 bytes come back unchanged"""
     server, host, port = start_server(spawn)
@@ -59,7 +59,7 @@ def test_server_echo_sizes(spawn):
 
 
 @pytest.mark.spec("R2.2-1", "R3.4-3")
-@pytest.mark.points(4)
+@pytest.mark.points(3)
 def test_server_max_datagram(spawn):
     """udp_server: a 65507-byte datagram, the largest over IPv4, comes back whole"""
     server, host, port = start_server(spawn)
@@ -77,7 +77,7 @@ def test_server_max_datagram(spawn):
 
 
 @pytest.mark.spec("R3.4-3", "R3.4-4")
-@pytest.mark.points(4)
+@pytest.mark.points(3)
 def test_server_replies_to_each_sender(spawn):
     """udp_server: two clients take turns; each gets its own replies, from the server's address"""
     server, host, port = start_server(spawn)
@@ -122,7 +122,7 @@ def test_server_ipv6(spawn):
 
 
 @pytest.mark.spec("R3.4-1", "R3.4-2")
-@pytest.mark.points(3)
+@pytest.mark.points(2)
 def test_server_bind_options(spawn):
     """udp_server: -b ADDR is the address printed; -4 and -6 without -b bind every address of that family"""
     server, host, port = start_server(spawn)
@@ -228,7 +228,7 @@ def test_server_delay_keeps_serving(spawn):
 
 
 @pytest.mark.spec("R3.4-4", "R3.2-9")
-@pytest.mark.points(4)
+@pytest.mark.points(3)
 def test_server_interleaved_clients(spawn):
     """udp_server with 20 udp_clients at once: every client gets all its 20 replies"""
     server, host, port = start_server(spawn)
@@ -344,7 +344,7 @@ def test_server_frees_everything_at_exit(spawn):
 # ==== udp_client ===============================================================================
 @pytest.mark.spec("R3.1-1", "R3.1-2", "R3.1-3", "R3.1-4", "R3.1-5", "R3.2-2", "R3.2-8", "R3.2-16", "R3.2-17",
                   "R3.2-19", "R3.2-20", "R3.3-1")
-@pytest.mark.points(5)
+@pytest.mark.points(4)
 def test_client_no_loss(spawn, lossy_path):
     """udp_client, no loss: exact wire format, one attempt each, RTTs and summary"""
     last = Holder()
@@ -391,7 +391,7 @@ def expect_stats(run) -> None:
 
 
 @pytest.mark.spec("R3.2-2", "R3.2-3", "R3.2-4", "R3.2-5", "R3.2-8")
-@pytest.mark.points(3)
+@pytest.mark.points(2)
 def test_client_defaults(spawn, lossy_path):
     """udp_client with no options: 10 requests of 64 bytes, first timeout 1000 ms, 3 retries doubling"""
     last = Holder()
@@ -424,7 +424,7 @@ def test_client_defaults(spawn, lossy_path):
 
 
 @pytest.mark.spec("R3.2-3", "R3.2-11", "R3.1-4", "R3.2-19")
-@pytest.mark.points(4)
+@pytest.mark.points(3)
 def test_client_first_request_dropped(spawn, lossy_path):
     """udp_client: the first request is dropped: retransmitted after the timeout"""
     last = Holder()
@@ -449,7 +449,7 @@ def test_client_first_request_dropped(spawn, lossy_path):
 
 
 @pytest.mark.spec("R3.2-11", "R3.2-19", "R3.1-4")
-@pytest.mark.points(4)
+@pytest.mark.points(3)
 def test_client_reply_dropped(spawn, udp_echo, udp_proxy):
     """udp_client: a reply is dropped: the server sees the request twice, the client counts it once"""
     echo = udp_echo()
@@ -467,7 +467,7 @@ def test_client_reply_dropped(spawn, udp_echo, udp_proxy):
 
 
 @pytest.mark.spec("R3.2-12", "R3.2-19")
-@pytest.mark.points(4)
+@pytest.mark.points(3)
 def test_client_reply_delayed_past_timeout(spawn, lossy_path):
     """udp_client: a reply delayed past the timeout arrives after the retransmission: counted once, right RTT"""
     last = Holder()
@@ -501,7 +501,7 @@ def test_client_reply_delayed_past_timeout(spawn, lossy_path):
 
 
 @pytest.mark.spec("R3.2-12", "R3.2-10", "R3.2-19")
-@pytest.mark.points(4)
+@pytest.mark.points(3)
 def test_client_reordered_replies(spawn, lossy_path):
     """udp_client: replies reordered: the retransmission's reply first, then the stale one"""
     last = Holder()
@@ -558,8 +558,8 @@ INVALID_NAMES = ["one byte short", "8 bytes too long", "a bad magic", "a broken 
                  "attempt 2 (only attempt 1 had been sent)"]
 
 
-@pytest.mark.spec("R3.1-6")
-@pytest.mark.points(4)
+@pytest.mark.spec("R3.1-6", "R3.2-21")
+@pytest.mark.points(3)
 def test_client_rejects_invalid_replies(spawn, udp_echo):
     """udp_client: short, long, bad-magic, corrupted and wrong-attempt replies are not taken for the reply"""
     peer = udp_echo(reply=invalid_replies)
@@ -647,7 +647,7 @@ def diagnose_gaps(check: timing.Check, cap_ms: float | None = None, uncapped: di
 
 
 @pytest.mark.spec("R3.2-4", "R3.2-11", "R3.2-16", "R3.2-19", "R3.2-20", "R3.3-1")
-@pytest.mark.points(4)
+@pytest.mark.points(3)
 def test_client_all_lost(spawn, lossy_path):
     """udp_client, 100% loss: gives up after RETRIES, after the sum of the timeouts, exit 1"""
     last = Holder()
@@ -695,7 +695,7 @@ def test_client_backoff_gaps(spawn, lossy_path, args, gaps, cap):
     pytest.param(["-t", "30", "--backoff", "1", "-r", "3"], 1, 4, [30, 30, 30], 1.0,
                  marks=pytest.mark.spec("R3.2-5")),
 ], ids=["r0", "r1", "first-timeout-above-cap", "backoff1"])
-@pytest.mark.points(2)
+@pytest.mark.points(1)
 def test_client_retry_edges(spawn, lossy_path, args, count, attempts, gaps, factor):
     """udp_client at the edges: -r 0 and -r 1, a first timeout above --max-timeout, --backoff 1"""
     last = Holder()
@@ -718,7 +718,7 @@ def test_client_retry_edges(spawn, lossy_path, args, count, attempts, gaps, fact
 
 
 @pytest.mark.spec("R3.2-10")
-@pytest.mark.points(4)
+@pytest.mark.points(3)
 def test_client_stale_replies_do_not_extend_timeout(spawn, udp_echo):
     """udp_client: a stream of wrong replies every 20 ms does not extend the timeout"""
     last = Holder()
@@ -747,7 +747,7 @@ def test_client_stale_replies_do_not_extend_timeout(spawn, udp_echo):
 
 
 @pytest.mark.spec("R3.2-16", "R3.2-17", "R3.2-19", "R3.3-1")
-@pytest.mark.points(4)
+@pytest.mark.points(3)
 def test_client_loss_30_percent(spawn, lossy_path):
     """udp_client, 30% seeded loss each way, 200 requests: every request accounted for, counts agree with the proxy"""
     proxy = lossy_path(c2s=Faults(drop_rate=0.3), s2c=Faults(drop_rate=0.3), seed=2024)
@@ -823,7 +823,7 @@ def test_client_summary_statistics(spawn, udp_echo):
 
 
 @pytest.mark.spec("R3.2-7", "R3.2-14", "R5.2-1", "R5.3-2")
-@pytest.mark.points(4)
+@pytest.mark.points(3)
 def test_client_adaptive_no_spurious(spawn, lossy_path):
     """udp_client --adaptive, 50 ms added delay: retransmits while warming up, then never"""
     last = Holder()
@@ -883,7 +883,7 @@ def expect_rto_replay(run, t_ms: float, max_ms: float, backoff: float = 2.0) -> 
 
 
 @pytest.mark.spec("R5.1-1", "R5.2-1", "R5.3-1", "R5.3-2", "R3.2-18", "R3.2-6")
-@pytest.mark.points(4)
+@pytest.mark.points(3)
 def test_client_adaptive_rto_rfc6298(spawn, udp_echo):
     """udp_client --adaptive: the printed RTO follows RFC 6298 and Karn's rule, within -t and --max-timeout"""
     peer = udp_echo(reply=delay_by_seq([0.030, 0.012, 0.045, 0.020, 0.008, 0.035, 0.025, 0.015, 0.040, 0.010]))
@@ -969,7 +969,7 @@ def test_client_errors(spawn, udp_echo):
                        "gai_strerror() and the name you looked up (§3.3, §4.1) [R3.2-1, R3.3-3]")
 
 
-@pytest.mark.spec("R3.3-4", "R3.3-3")
+@pytest.mark.spec("R3.3-4", "R3.3-3", "R3.2-21")
 @pytest.mark.points(2)
 def test_client_connection_refused(spawn):
     """udp_client to a closed port: reports 'Connection refused', carries on, every request lost, exit 1"""
