@@ -242,7 +242,7 @@ def backoff_diagnosis(proxy, backoff: float = 2.0) -> Optional[str]:
         if len(gaps) >= 2 and all(g2 < 1.2 * g1 for g1, g2 in zip(gaps, gaps[1:])):
             at = ", ".join(f"{(t - times[0]) * 1000:.0f}" for t in times)
             return (f"No backoff seen: request {seq} was sent at {at} ms, so the wait never grew; "
-                    f"each expiry must multiply the timeout by --backoff (default 2) (§4.3).")
+                    f"each expiry must multiply the timeout by --backoff (here {backoff:g}) (§4.3).")
     return None
 
 
@@ -363,10 +363,13 @@ def gap_check(what: str, a: Datagram, b: Datagram, nominal_ms: float, tol: float
 
 def judge(scenario: Callable[[], Iterable[timing.Check]], *, hint: str, label: str,
           details: Callable[[], list], tries: int = timing.DEFAULT_TRIES,
-          diagnose: Optional[Callable[[timing.Check], Optional[str]]] = None) -> None:
+          diagnose: Optional[Callable[[timing.Check], Optional[str]]] = None,
+          last: Optional["Holder"] = None) -> None:
     """timing.judge() for Lab 02: fail with the verdict's sentence, the details of the last try,
     and the hint; a check that was on time in one try is proven (load made it late elsewhere);
-    `diagnose(check)` may name the cause of an early or late check (e.g. "the cap is ignored")."""
+    `diagnose(check)` may name the cause of an early or late check (e.g. "the cap is ignored").
+    With `last` (the scenario's Holder), a crash, a stub or a client that never backs off is
+    named first."""
     proven: set[str] = set()
 
     def filtered():
@@ -390,7 +393,12 @@ def judge(scenario: Callable[[], Iterable[timing.Check]], *, hint: str, label: s
         fb.fail(f"The machine is too busy to run this test: {verdict.message}. That delay is the harness's own, "
                 f"so this is not your program's fault; grade again on a quieter machine, or with "
                 f"SOCKLAB_TIME_SCALE=3.", details=details())
-    why = diagnose(bad) if (diagnose and bad) else None
+    why = None
+    if last is not None and last.runs:
+        run = last.runs[-1]
+        why = program_diagnosis(run.client) or backoff_diagnosis(run.proxy, last.backoff)
+    if why is None and diagnose and bad:
+        why = diagnose(bad)
     text = verdict.message[:1].upper() + verdict.message[1:] + "."
     fb.fail(f"{why}\n{text}" if why else text, details=details(), hint=f"{hint} [{label}]")
 
@@ -506,6 +514,7 @@ class Holder:
     """The last try of a scenario, for the failure details."""
 
     runs: list = field(default_factory=list)
+    backoff: float = 2.0  #: the --backoff of the scenario, for the "no backoff seen" diagnosis
 
     def details(self) -> list:
         return self.runs[-1].details() if self.runs else []
