@@ -355,6 +355,26 @@ class Premise(timing.Check):
     injected, verified from its own timestamps. Never proven once for all: checked every try."""
 
 
+def gated(gates: list, functional: Callable[[], Optional[Iterable[timing.Check]]]) -> list:
+    """A scenario's verdict when some checks are conditions of the scenario (`gates`: the
+    harness's own delays as Premises, or a timing that the rest relies on).
+
+    Early gates fail at once. Gates on time: the functional checks run (they may fail the
+    test) and their timing checks are added. A late gate means the run was distorted: the
+    functional checks still run, and if they pass the run counts (load cannot hide a
+    mistake there); if they fail, the gates are returned so that judge() measures again
+    instead of blaming the student."""
+    if any(c.early for c in gates):
+        return gates
+    if not any(c.late for c in gates):
+        return gates + list(functional() or [])
+    try:
+        more = list(functional() or [])
+    except pytest.fail.Exception:
+        return gates
+    return [c for c in gates if not isinstance(c, Premise)] + more
+
+
 def gap_check(what: str, a: Datagram, b: Datagram, nominal_ms: float, tol: float = 0.25,
               abs_ms: float = 5.0) -> timing.Check:
     """The time between two datagrams seen by the proxy, against nominal_ms."""

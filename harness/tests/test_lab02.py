@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 import signal
 import socket
-import struct
 import time
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from harness import feedback as fb
 from harness import timing
 from harness.labs.lab02 import (HOST, MAX_PAYLOAD, Faults, Holder, Premise, delay_by_seq, drive_lossy_server,
                                 expect_client, expect_exit, expect_lines, expect_rtts, expect_summary,
-                                fail_client, gap_check, header, judge, receive, receive_stamped, replies_to,
+                                fail_client, gap_check, gated, header, judge, receive, receive_stamped, replies_to,
                                 request_bytes, rfc6298_replay, rtt_stats, run_client, sends_of, stale_stream,
                                 start_server, transcript, udp_socket)
 from harness.textsafe import printable_bytes
@@ -199,8 +198,8 @@ def test_server_random_seed_printed(spawn):
 @pytest.mark.spec("R3.4-6")
 @pytest.mark.points(4)
 def test_server_delay_keeps_serving(spawn):
-    """udp_server --delay-ms 80: echoes come 80 ms late, and a second client is not held up meanwhile"""
-    server, host, port = start_server(spawn, "--delay-ms", "80")
+    """udp_server --delay-ms 200: echoes come 200 ms late, and a second client is not held up meanwhile"""
+    server, host, port = start_server(spawn, "--delay-ms", "200")
 
     def scenario():
         with udp_socket() as a, udp_socket() as b:
@@ -211,13 +210,15 @@ def test_server_delay_keeps_serving(spawn):
             got_a, _, ta = receive_stamped(a, 3.0)
             got_b, _, tb = receive_stamped(b, 3.0)
         fb.expect(got_a == b"first" and got_b == b"second",
-                  f"udp_server --delay-ms 80 did not echo both datagrams within 3 s (got {got_a!r} and "
+                  f"udp_server --delay-ms 200 did not echo both datagrams within 3 s (got {got_a!r} and "
                   f"{got_b!r}).", details=[server.describe()],
                   hint="keep delayed echoes in a queue and send them when due (§4.6) [R3.4-6]")
-        return [timing.Check("the first echo's delay", got=ta - t0, expected=0.080, tol=0.0, abs_tol=0.010,
-                             lo=0.079),
+        # A server that sleeps per datagram sends the second echo one whole delay (200 ms) later.
+        return [timing.Check("the first echo's delay", got=ta - t0, expected=0.200, tol=0.0, abs_tol=0.010,
+                             lo=0.199),
                 timing.Check("the second client's echo after the first client's", got=abs(tb - ta),
-                             expected=0.0, tol=0.0, abs_tol=0.040, lo=0.0)]
+                             expected=0.0, tol=0.0, abs_tol=0.040, lo=0.0,
+                             hi=min(timing.upper(0.0, 0.040), 0.150))]
 
     judge(scenario, label="R3.4-6", details=lambda: [server.describe()],
           hint="due time = arrival + delay, on the monotonic clock; do not sleep per datagram: poll() with a "
@@ -486,15 +487,16 @@ def test_client_reply_delayed_past_timeout(spawn, lossy_path):
                        expected=0.300, tol=0.0, abs_tol=0.050, lo=0.0)] if late.sent else []
         pre.append(timing.Check("request 1's retransmission", got=(before[0].t if before else late.sent[0]) - att[0].t,
                                 expected=0.200, tol=0.25, abs_tol=0.005, hi=0.295))
-        if any(c.early or c.late for c in pre):
-            return pre
-        expect_lines(run, [(1, True, 2), (2, True, 1)], label="R3.2-12",
-                     hint="a late reply to an earlier attempt of the current request is still its reply (§4.5)")
-        expect_summary(run, 2, 2, 1, 0, hint="one reply, one count (§3.2)")
-        expect_exit(run, 0)
-        return pre + expect_rtts(run, proxy, {1: (att[0], late)}, label="R3.2-12",
-                                 hint="the reply echoes attempt 1: measure the RTT from the send of that attempt, "
-                                      "not from the last one (§4.5, §5.3)")
+
+        def functional():
+            expect_lines(run, [(1, True, 2), (2, True, 1)], label="R3.2-12",
+                         hint="a late reply to an earlier attempt of the current request is still its reply (§4.5)")
+            expect_summary(run, 2, 2, 1, 0, hint="one reply, one count (§3.2)")
+            expect_exit(run, 0)
+            return expect_rtts(run, proxy, {1: (att[0], late)}, label="R3.2-12",
+                               hint="the reply echoes attempt 1: measure the RTT from the send of that attempt, "
+                                    "not from the last one (§4.5, §5.3)")
+        return gated(pre, functional)
 
     judge(scenario, label="R3.2-12", details=last.details, last=last,
           hint="the reply echoes the attempt number: measure the RTT from the send of that attempt (§4.5, §5.3)")
@@ -810,15 +812,16 @@ def test_client_summary_statistics(spawn, udp_echo):
         pre = [Premise(f"the peer's own {delays[header(d.data)[0]] * 1000:.0f} ms delay", got=d.sent[0] - d.t,
                        expected=delays[header(d.data)[0]], tol=0.0, abs_tol=0.060, lo=0.0)
                for d in got if header(d.data) and header(d.data)[0] in delays and d.sent]
-        if any(c.late for c in pre):
-            return pre
-        expect_lines(run, [(1, True, 1), (2, False, 2), (3, True, 1)], hint="§3.2", label="R3.2-16")
-        expect_summary(run, 3, 2, 1, 0, hint="lost is a percentage of the requests with one decimal: 1 of 3 is "
-                       "33.3%; retransmissions count the sends after the first, lost requests included (§3.2)")
-        expect_exit(run, 1)
-        expect_stats(run)
-        answered = {header(d.data)[0]: d for d in got if header(d.data) and header(d.data)[0] in delays}
-        return pre + expect_rtts(run, peer, {seq: (d, d) for seq, d in answered.items()})
+
+        def functional():
+            expect_lines(run, [(1, True, 1), (2, False, 2), (3, True, 1)], hint="§3.2", label="R3.2-16")
+            expect_summary(run, 3, 2, 1, 0, hint="lost is a percentage of the requests with one decimal: 1 of 3 is "
+                           "33.3%; retransmissions count the sends after the first, lost requests included (§3.2)")
+            expect_exit(run, 1)
+            expect_stats(run)
+            answered = {header(d.data)[0]: d for d in got if header(d.data) and header(d.data)[0] in delays}
+            return expect_rtts(run, peer, {seq: (d, d) for seq, d in answered.items()})
+        return gated(pre, functional)
 
     judge(scenario, label="R3.2-20", details=last.details, last=last,
           hint="RTT statistics over the answered requests; mdev is the population standard deviation (§3.2)")
@@ -837,7 +840,7 @@ def test_client_adaptive_no_spurious(spawn, lossy_path):
         s2c = [d for d in proxy.datagrams("s2c") if d.sent]
         # The harness's own 50 ms delay must hold: a late proxy would make a correct RTO look too short.
         pre = [Premise("the proxy's own 50 ms delay", got=max(d.sent[0] - d.t for d in s2c), expected=0.050,
-                       tol=0.0, abs_tol=0.015, lo=0.0)] if s2c else []
+                       tol=0.0, abs_tol=0.030, lo=0.0)] if s2c else []
         att = sends_of(proxy, 1)
         first_reply = replies_to(proxy, 1)
         if att and first_reply:
@@ -846,25 +849,27 @@ def test_client_adaptive_no_spurious(spawn, lossy_path):
             pre.append(timing.Check("request 1's first retransmission (RTO = -t 20 ms, the reply comes at 50 ms)",
                                     got=(second[0].t if second else passed) - att[0].t, expected=0.020, tol=0.25,
                                     abs_tol=0.004, hi=0.045))
-        if any(c.early or c.late for c in pre):
-            return pre
-        expect_exit(run, 0)
-        attempts = [r.attempts for r in run.requests]
-        first_sample = next((i for i, a in enumerate(attempts) if a == 1), None)
-        expect_client(first_sample is not None and first_sample <= 4, run,
-                      f"no request among the first 5 was answered at its first attempt (attempts: {attempts}): "
-                      "the RTO never grew past the 50 ms round trip.", label="R5.3-2",
-                      hint="Karn: keep the backed-off RTO for the next request until a valid RTT sample; do not "
-                           "reset it to -t after each request (§5.3)")
-        later = attempts[first_sample + 1:]
-        expect_client(all(a == 1 for a in later), run,
-                      f"after the first RTT sample (request {first_sample + 1}) every request should be answered at "
-                      f"its first attempt, since the RTT stays 50 ms; attempts were {attempts}.", label="R5.2-1",
-                      hint="RTO = SRTT + max(G, 4 RTTVAR), from RFC 6298 (§5.1, §5.2)")
-        return pre
+        return gated(pre, lambda: adaptive_functional(run))
 
-    judge(scenario, label="R3.2-14", details=last.details, last=last,
+    judge(scenario, label="R3.2-14", details=last.details, last=last, tries=4,
           hint="with --adaptive, the first RTO is -t TIMEOUT_MS (§5.2)")
+
+
+def adaptive_functional(run) -> None:
+    """Warm-up, then no retransmission: what a 50 ms path allows (§5.2, §5.3)."""
+    expect_exit(run, 0)
+    attempts = [r.attempts for r in run.requests]
+    first_sample = next((i for i, a in enumerate(attempts) if a == 1), None)
+    expect_client(first_sample is not None and first_sample <= 4, run,
+                  f"no request among the first 5 was answered at its first attempt (attempts: {attempts}): "
+                  "the RTO never grew past the 50 ms round trip.", label="R5.3-2",
+                  hint="Karn: keep the backed-off RTO for the next request until a valid RTT sample; do not "
+                       "reset it to -t after each request (§5.3)")
+    later = attempts[first_sample + 1:]
+    expect_client(all(a == 1 for a in later), run,
+                  f"after the first RTT sample (request {first_sample + 1}) every request should be answered at "
+                  f"its first attempt, since the RTT stays 50 ms; attempts were {attempts}.", label="R5.2-1",
+                  hint="RTO = SRTT + max(G, 4 RTTVAR), from RFC 6298 (§5.1, §5.2)")
 
 
 def expect_rto_replay(run, t_ms: float, max_ms: float, backoff: float = 2.0) -> None:
@@ -922,11 +927,11 @@ def test_client_adaptive_first_rto_above_cap(spawn, udp_echo):
         check = timing.Check("request 1's first retransmission (first RTO = min(-t 500, --max-timeout 100))",
                               got=(second[0].t if second else answer) - att[0].t, expected=0.100, tol=0.25,
                               abs_tol=0.005, hi=0.240)
-        if check.early or check.late:
-            return [check]
-        expect_exit(run, 0)
-        expect_rto_replay(run, 500, 100)
-        return [check]
+
+        def functional():
+            expect_exit(run, 0)
+            expect_rto_replay(run, 500, 100)
+        return gated([check], functional)
 
     judge(scenario, label="R3.2-6", details=last.details, last=last,
           hint="--max-timeout bounds every RTO, the first one included: rto_init() clamps -t too (§3.2, §5.2)")
