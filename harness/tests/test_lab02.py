@@ -343,7 +343,7 @@ def test_server_frees_everything_at_exit(spawn):
 
 
 # ==== udp_client ===============================================================================
-@pytest.mark.spec("R3.1-1", "R3.1-2", "R3.1-3", "R3.1-4", "R3.1-5", "R3.2-2", "R3.2-8", "R3.2-16", "R3.2-17",
+@pytest.mark.spec("R3.1-1", "R3.1-2", "R3.1-3", "R3.1-4", "R3.1-5", "R3.2-2", "R3.2-8", "R3.2-9", "R3.2-16", "R3.2-17",
                   "R3.2-19", "R3.2-20", "R3.3-1")
 @pytest.mark.points(4)
 def test_client_no_loss(spawn, lossy_path):
@@ -367,6 +367,11 @@ def test_client_no_loss(spawn, lossy_path):
         expect_summary(run, 10, 10, 0, 0, hint="§3.2")
         expect_exit(run, 0)
         replies = proxy.datagrams("s2c")
+        for n in range(1, min(len(sent), len(replies) + 1)):
+            expect_client(bool(replies[n - 1].sent) and sent[n].t >= replies[n - 1].sent[0] - 0.001, run,
+                          f"request {n + 1} reached the proxy before the reply to request {n} had been passed on: "
+                          "the requests were not sent one at a time.", label="R3.2-9",
+                          hint="send request n + 1 only when request n is answered or given up (§3.2)")
         for r in run.requests:
             expect_client(r.size == 100, run, f"seq={r.seq} printed bytes={r.size}; the reply had 100 bytes.",
                           hint="bytes= is the size of the reply datagram (§3.2)", label="R3.2-17")
