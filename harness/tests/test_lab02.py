@@ -908,11 +908,17 @@ def test_client_adaptive_rto_rfc6298(spawn, udp_echo):
 @pytest.mark.spec("R5.2-1", "R3.2-6", "R3.2-18")
 @pytest.mark.points(1)
 def test_client_adaptive_floor(spawn, udp_echo):
-    """udp_client --adaptive -t 100 on a fast path: the RTO never goes below -t"""
+    """udp_client --adaptive -t 100 on a fast path: the RTO never goes below -t; a lost request's line has rto= too"""
     peer = udp_echo()
     run = run_client(spawn, peer.port, "--adaptive", "-c", "5", "-t", "100", proxy=peer, timeout=5)
     expect_exit(run, 0)
     expect_rto_replay(run, 100, 60000)
+    # Request 1 is never answered: its line says "lost" and carries the twice backed-off RTO.
+    silent = udp_echo(reply=lambda data, index: [] if header(data) and header(data)[0] == 1 else [(0.0, data)])
+    run = run_client(spawn, silent.port, "--adaptive", "-c", "2", "-t", "20", "-r", "1", proxy=silent, timeout=5)
+    expect_lines(run, [(1, False, 2), (2, True, 1)], hint="§3.2", label="R3.2-16")
+    expect_exit(run, 1)
+    expect_rto_replay(run, 20, 60000)
 
 
 @pytest.mark.spec("R5.2-1", "R3.2-6", "R3.2-18")
