@@ -280,7 +280,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: %s\n", PROG, err);
         return 1;
     }
-    if (set_nonblocking(c.fd) == -1) {
+    if (udp_nonblocking(c.fd) == -1) {
         fprintf(stderr, "%s: fcntl O_NONBLOCK: %s\n", PROG, strerror(errno));
         close(c.fd);
         return 1;

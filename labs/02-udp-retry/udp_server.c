@@ -279,7 +279,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: %s\n", PROG, err);
         return 1;
     }
-    if (set_nonblocking(s.fd) == -1) {
+    if (udp_nonblocking(s.fd) == -1) {
         fprintf(stderr, "%s: fcntl O_NONBLOCK: %s\n", PROG, strerror(errno));
         close(s.fd);
         return 1;

@@ -98,7 +98,7 @@ int parse_double(const char *text, double min, double max, double *out)
     return 0;
 }
 
-int set_nonblocking(int fd)
+int udp_nonblocking(int fd)
 {
     int flags = fcntl(fd, F_GETFL);
 

@@ -160,6 +160,6 @@ int parse_double(const char *text, double min, double max, double *out);
  * @return 0, or -1 with errno set by fcntl().
  * @see fcntl(2), handout §4.2.
  */
-int set_nonblocking(int fd);
+int udp_nonblocking(int fd);
 
 #endif
