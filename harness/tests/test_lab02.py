@@ -786,7 +786,8 @@ def test_client_loss_30_percent(spawn, lossy_path):
                           "-r 3 means 4.", details=details, hint="§4.3", label="R3.2-16", backoff=1.25)
     replied = sum(r.replied for r in run.requests)
     retrans = sum(r.attempts - 1 for r in run.requests)
-    expect_summary(run, 200, replied, retrans, run.summary.duplicates,
+    # The percentage is test_client_summary_statistics' business: one mistake, one deduction.
+    expect_summary(run, 200, replied, retrans, run.summary.duplicates, check_pct=False,
                    hint="the summary must add up the request lines (§3.2)")
     delivered = sum(1 for d in proxy.datagrams("s2c") if d.sent)
     unread = delivered - replied - run.summary.duplicates
