@@ -1,4 +1,8 @@
-"""UDP on loopback for Lab 02: a seeded fault-injecting proxy, and a trusted echo peer.
+"""UDP on loopback: a seeded fault-injecting proxy, and a trusted echo peer.
+
+A shared mechanism, like peers.py and proxy.py: it knows nothing of any lab's wire format.
+Lab 02's use of it (its request format, fixtures, timing verdicts) is in harness/labs/lab02.py,
+and a later UDP lab can use it the same way.
 
 UdpProxy sits between a client and a server. For each direction ("c2s": client to
 server, "s2c": server to client) a Faults says which datagrams to drop (by index, or

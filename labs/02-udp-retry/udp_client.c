@@ -191,8 +191,8 @@ static int is_reply(struct client *c, size_t n, uint32_t seq, unsigned attempts,
 static int await_reply(struct client *c, uint32_t seq, unsigned attempts, double deadline,
                        struct outcome *out)
 {
-    /* TODO(student): handout §4.2, §4.5. wait_readable() until the deadline, recv() with
-     * MSG_DONTWAIT, then is_reply(); on a match the RTT runs from the send of the
+    /* TODO(student): handout §4.2, §4.5. wait_readable() until the deadline, recv() (the
+     * socket is non-blocking: EAGAIN means wait again), then is_reply(); on a match the RTT runs from the send of the
      * attempt it answers. The deadline must not move when an unwanted datagram arrives. */
     (void)c;
     (void)seq;
@@ -278,6 +278,11 @@ int main(int argc, char **argv)
     c.fd = udp_connect(c.opt.host, c.opt.port, c.opt.family, err, sizeof err);
     if (c.fd == -1) {
         fprintf(stderr, "%s: %s\n", PROG, err);
+        return 1;
+    }
+    if (udp_nonblocking(c.fd) == -1) {
+        fprintf(stderr, "%s: fcntl O_NONBLOCK: %s\n", PROG, strerror(errno));
+        close(c.fd);
         return 1;
     }
     if (getpeername(c.fd, (struct sockaddr *)&peer, &peerlen) == -1) {

@@ -224,7 +224,7 @@ static void flush_due(struct server *s)
 static int on_datagram(struct server *s)
 {
     /* TODO(student): handout §2.1, §4.1, §4.6. recvfrom() one datagram and its sender's
-     * address, then drop() it (--loss, rng_uniform()), enqueue() it (--delay-ms), or
+     * address (the socket is non-blocking: EAGAIN is not an error), then drop() it (--loss, rng_uniform()), enqueue() it (--delay-ms), or
      * send_echo() it to that sender at once. A 0-byte datagram is a datagram too. */
     (void)s;
     (void)rng_uniform;
@@ -277,6 +277,11 @@ int main(int argc, char **argv)
     s.fd = udp_bind(s.opt.host, s.opt.port, s.opt.family, err, sizeof err);
     if (s.fd == -1) {
         fprintf(stderr, "%s: %s\n", PROG, err);
+        return 1;
+    }
+    if (udp_nonblocking(s.fd) == -1) {
+        fprintf(stderr, "%s: fcntl O_NONBLOCK: %s\n", PROG, strerror(errno));
+        close(s.fd);
         return 1;
     }
     if (sockname_str(s.fd, addr, sizeof addr) == NULL) {

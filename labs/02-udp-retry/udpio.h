@@ -147,4 +147,19 @@ int udp_connect(const char *host, const char *port, int family, char *err, size_
  */
 int parse_double(const char *text, double min, double max, double *out);
 
+/**
+ * @brief Make a socket non-blocking (O_NONBLOCK), so that a recv() after poll() never blocks
+ *        (a finished helper).
+ *
+ * poll() saying "readable" is a hint, not a promise (Linux select(2), BUGS): the
+ * datagram may be gone by the time recv() runs. With O_NONBLOCK such a recv() fails
+ * with EAGAIN instead of hanging. It is the portable form of recv(..., MSG_DONTWAIT),
+ * which strict POSIX headers (macOS with _POSIX_C_SOURCE) do not declare.
+ *
+ * @param fd The socket.
+ * @return 0, or -1 with errno set by fcntl().
+ * @see fcntl(2), handout §4.2.
+ */
+int udp_nonblocking(int fd);
+
 #endif

@@ -1,4 +1,5 @@
 /* rtt.c: RTT statistics and the RFC 6298 RTO estimator (see rtt.h). */
+#define _POSIX_C_SOURCE 200809L
 #include "rtt.h"
 
 #include <math.h>

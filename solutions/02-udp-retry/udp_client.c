@@ -210,7 +210,7 @@ static int await_reply(struct client *c, uint32_t seq, unsigned attempts, double
             fprintf(stderr, "%s: poll %s: %s\n", PROG, c->peer, strerror(errno));
             return -1;
         }
-        n = recv(c->fd, c->buf, sizeof c->buf, MSG_DONTWAIT);
+        n = recv(c->fd, c->buf, sizeof c->buf, 0); /* non-blocking: EAGAIN if it is gone */
         if (n == -1) {
             if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
                 continue;
@@ -322,6 +322,11 @@ int main(int argc, char **argv)
     c.fd = udp_connect(c.opt.host, c.opt.port, c.opt.family, err, sizeof err);
     if (c.fd == -1) {
         fprintf(stderr, "%s: %s\n", PROG, err);
+        return 1;
+    }
+    if (udp_nonblocking(c.fd) == -1) {
+        fprintf(stderr, "%s: fcntl O_NONBLOCK: %s\n", PROG, strerror(errno));
+        close(c.fd);
         return 1;
     }
     if (getpeername(c.fd, (struct sockaddr *)&peer, &peerlen) == -1) {

@@ -255,8 +255,7 @@ static int on_datagram(struct server *s)
 {
     struct sockaddr_storage from;
     socklen_t fromlen = sizeof from;
-    ssize_t n = recvfrom(s->fd, s->buf, sizeof s->buf, MSG_DONTWAIT,
-                         (struct sockaddr *)&from, &fromlen);
+    ssize_t n = recvfrom(s->fd, s->buf, sizeof s->buf, 0, (struct sockaddr *)&from, &fromlen);
 
     if (n == -1) {
         if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
@@ -322,6 +321,11 @@ int main(int argc, char **argv)
     s.fd = udp_bind(s.opt.host, s.opt.port, s.opt.family, err, sizeof err);
     if (s.fd == -1) {
         fprintf(stderr, "%s: %s\n", PROG, err);
+        return 1;
+    }
+    if (udp_nonblocking(s.fd) == -1) {
+        fprintf(stderr, "%s: fcntl O_NONBLOCK: %s\n", PROG, strerror(errno));
+        close(s.fd);
         return 1;
     }
     if (sockname_str(s.fd, addr, sizeof addr) == NULL) {

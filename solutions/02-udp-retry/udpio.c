@@ -4,6 +4,7 @@
 #include "sockutil.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <netdb.h>
@@ -174,4 +175,13 @@ int parse_double(const char *text, double min, double max, double *out)
         return -1;
     *out = v;
     return 0;
+}
+
+int udp_nonblocking(int fd)
+{
+    int flags = fcntl(fd, F_GETFL);
+
+    if (flags == -1)
+        return -1;
+    return fcntl(fd, F_SETFL, flags | O_NONBLOCK);
 }
