@@ -67,15 +67,43 @@ def pytest_command(lab: paths.Lab, out: Path, modules: list[Path], jobs: int, se
     return cmd
 
 
-def run_bounded(cmd: list[str], log: Path | None, timeout: float, env: dict | None = None) -> int | None:
-    """Run `cmd` with output to `log` (None: to our stdout), in its own process group; kill the
-    group after `timeout` s.
+#: Bytes of a child's output kept in its log (pytest.log, a batch's grade.txt): the rest is cut.
+LOG_CAP = 8 << 20
+
+
+def _pump(src, dest, cap: int) -> None:
+    """Copy `src` to `dest` in chunks up to `cap` bytes, count the rest, then say how much was cut."""
+    kept = cut = 0
+    while True:
+        chunk = src.read1(65536) if hasattr(src, "read1") else src.read(65536)
+        if not chunk:
+            break
+        room = max(0, cap - kept)
+        if room:
+            dest.write(chunk[:room])
+            dest.flush()
+        kept += min(room, len(chunk))
+        cut += len(chunk) - min(room, len(chunk))
+    if cut:
+        dest.write(b"\n[... %d bytes cut]\n" % cut)
+        dest.flush()
+
+
+def run_bounded(cmd: list[str], log: Path | None, timeout: float, env: dict | None = None,
+                cap: int = LOG_CAP) -> int | None:
+    """Run `cmd` with output to `log` (at most `cap` bytes; None: to our stdout), in its own
+    process group; kill the group after `timeout` s.
 
     Returns the exit status, or None if time ran out.
     """
+    import threading
     with open(log if log else os.devnull, "ab") as f:
-        p = subprocess.Popen(cmd, stdout=f if log else None, stderr=subprocess.STDOUT if log else None,
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE if log else None,
+                             stderr=subprocess.STDOUT if log else None,
                              stdin=subprocess.DEVNULL, cwd=paths.KIT, start_new_session=True, env=env)
+        pump = threading.Thread(target=_pump, args=(p.stdout, f, cap), daemon=True) if log else None
+        if pump:
+            pump.start()
         try:
             return p.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -86,6 +114,8 @@ def run_bounded(cmd: list[str], log: Path | None, timeout: float, env: dict | No
             except ProcessLookupError:
                 pass
             p.wait()
+            if pump:
+                pump.join(5)
 
 
 def print_report(lab: paths.Lab, src: Path, data: dict, out: Path, seconds: float, verbose: bool) -> None:
@@ -134,6 +164,8 @@ def grade(args: argparse.Namespace) -> int:
     src = paths.resolve_impl(lab, args.impl)
     tag = {lab.skeleton.resolve(): "labs", lab.solution.resolve(): "solutions"}.get(src.resolve(), "path")
     out = Path(args.out or paths.KIT / "out" / f"grade-{lab.id}-{tag}").resolve()
+    if not args.inside_sandbox:
+        sandbox.private_folder(paths.KIT / "out")
     started = time.monotonic()
     if args.inside_sandbox:
         # The second half of a namespaces run: the outer grader has set everything up.
@@ -152,7 +184,7 @@ def grade(args: argparse.Namespace) -> int:
     hidden = hidden_modules(lab, hidden_dir)
     box = sandbox.Sandbox(jobs=max(1, args.jobs), enabled=not args.no_sandbox)
     try:
-        print(box.config.describe(), flush=True)
+        print(box.describe(), flush=True)
         for note in box.prepare(lab, src):
             print(f"note: {note}")
         # Instructors' hidden tests: a private copy, which pytest (as root) reads; the original
@@ -165,7 +197,7 @@ def grade(args: argparse.Namespace) -> int:
                 copies.append(out / "hidden" / m.name)
             if (hidden[0].parent / "conftest.py").is_file():
                 shutil.copy2(hidden[0].parent / "conftest.py", out / "hidden" / "conftest.py")
-        if box.mode != "namespaces":
+        if not box.config.outer_namespaces:
             if hidden and box.mode == "user" and Path(hidden_dir).stat().st_mode & 0o005:
                 print(f"note: without namespaces the student's programs can read {hidden_dir}: "
                       f"make it root-only (chmod 700) to keep the hidden tests hidden")
@@ -225,7 +257,7 @@ def run_grading(lab: paths.Lab, src: Path, out: Path, args: argparse.Namespace, 
     budget = max(10.0, args.timeout - (time.monotonic() - started))
     rc = run_bounded(pytest_command(lab, out, modules, args.jobs, args.k, bin_dir=cfg.bin_dir, extra=extra),
                      log, budget, env=env)
-    if cfg.mode != "namespaces":
+    if not cfg.outer_namespaces:
         for stray in sandbox.reap_strays(cfg.root):
             print(f"note: killed a program left running: {stray}")
     data = results.load(out / "results.json") or {"tests": []}

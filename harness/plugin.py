@@ -127,19 +127,19 @@ class Build:
 
 def build_lab(lab: paths.Lab, src: Path, out: Path, sanitize: bool = True, timeout: float = 120,
               limits=None, makefile: Optional[Path] = None, env: Optional[dict] = None,
-              cwd: Optional[Path] = None) -> Build:
+              cwd: Optional[Path] = None, wrapper: tuple = ()) -> Build:
     """Compile the lab's programs from `src` into `out` with the kit's own Makefile.
 
     The kit's Makefile (never the submission's) decides the flags: -Werror, and
     ASan + UBSan unless `sanitize` is False. Returns a Build whose log holds the
     compiler's messages; `ok` is False when make failed or timed out.
     The grader's sandbox passes `limits` (procs.Limits, with the user to build as), a copy
-    of the kit's `makefile`, a small `env` and a `cwd` (see sandbox.build).
+    of the kit's `makefile`, a small `env`, a `cwd` and a `wrapper` (its view: see sandbox.build).
     """
     out.mkdir(parents=True, exist_ok=True)
     if not src.is_dir():
         return Build(lab, src, out, False, f"no such folder: {src}")
-    cmd = ["make", "--no-print-directory", "-s", "-f", str(makefile or lab.makefile), f"SRCDIR={src}",
+    cmd = [*wrapper, "make", "--no-print-directory", "-s", "-f", str(makefile or lab.makefile), f"SRCDIR={src}",
            f"OUT={out}", f"SANITIZE={1 if sanitize else 0}", "-B", "all"]
     try:
         r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout,

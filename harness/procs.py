@@ -68,6 +68,9 @@ class Limits:
     user and group, with no supplementary groups and no way back (PR_SET_NO_NEW_PRIVS),
     after the limits are set. See harness/sandbox.py.
     nice: added to the program's nice value (a program that spins yields to the harness).
+    cgroups: cgroup folders the program joins before exec (harness/sandbox/limits.py).
+    shield: ignore SIGTERM, SIGINT and SIGHUP (for a wrapper such as bwrap, which must not die of
+    the signal meant for the program it runs: harness/sandbox/view.py).
     """
 
     cpu_s: Optional[int] = 60
@@ -80,9 +83,20 @@ class Limits:
     uid: Optional[int] = None
     gid: Optional[int] = None
     nice: Optional[int] = None
+    cgroups: tuple = ()
+    shield: bool = False
 
     def apply(self) -> None:
         """Set the limits in the calling process (runs in the child, before exec)."""
+        for cg in self.cgroups:
+            fd = os.open(os.path.join(cg, "cgroup.procs"), os.O_WRONLY)
+            try:
+                os.write(fd, str(os.getpid()).encode())
+            finally:
+                os.close(fd)
+        if self.shield and _LIBC is not None:
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                _LIBC.signal(int(sig), ctypes.c_void_p(1))  # SIG_IGN, kept across exec
         pairs = [
             (resource.RLIMIT_CPU, self.cpu_s),
             (resource.RLIMIT_FSIZE, self.fsize),
@@ -113,6 +127,8 @@ class Limits:
 try:  # loaded here, not in the forked child: importing after fork() can deadlock
     import ctypes
     _LIBC = ctypes.CDLL(None, use_errno=True)
+    _LIBC.signal.argtypes = [ctypes.c_int, ctypes.c_void_p]
+    _LIBC.signal.restype = ctypes.c_void_p
 except (ImportError, OSError):
     _LIBC = None
 
@@ -191,6 +207,21 @@ class _Capture:
 StdinSpec = Union[None, bytes, str, Path, int]
 
 
+class _SignalStatusPopen(subprocess.Popen):
+    """A Popen whose exit status 128+N (how a wrapper such as bwrap reports that the program
+    died of signal N) reads as -N, like a program run directly."""
+
+    @staticmethod
+    def _as_signal(rc: Optional[int]) -> Optional[int]:
+        return -(rc - 128) if rc is not None and 128 < rc < 128 + 65 else rc
+
+    def poll(self):
+        return self._as_signal(super().poll())
+
+    def wait(self, timeout=None):
+        return self._as_signal(super().wait(timeout))
+
+
 class Program:
     """A program under test, in its own process group.
 
@@ -203,6 +234,7 @@ class Program:
         limits: resource limits (Limits); None for none.
         wrapper: a command prefix (for example a sandbox: unshare, setpriv).
         stdout_cap: bytes of stdout kept in memory (default 64 MiB); stderr keeps 1 MiB.
+        signal_status: the wrapper reports death by signal N as exit status 128+N (bwrap).
     """
 
     def __init__(
@@ -216,6 +248,7 @@ class Program:
         limits: Optional[Limits] = None,
         wrapper: Sequence[str] = (),
         stdout_cap: int = 64 << 20,
+        signal_status: bool = False,
     ):
         self.argv = [str(a) for a in argv]
         self.name = name or Path(self.argv[0]).name
@@ -235,7 +268,7 @@ class Program:
         lim = limits if limits is not None else Limits()
         self.started = time.monotonic()
         self.signals_sent: list[int] = []
-        self.proc = subprocess.Popen(
+        self.proc = (_SignalStatusPopen if signal_status else subprocess.Popen)(
             list(wrapper) + self.argv,
             stdin=stdin_arg,
             stdout=subprocess.PIPE,

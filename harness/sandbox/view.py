@@ -1,0 +1,114 @@
+"""The allow-list view: what a student program (and the compiler) sees, on bubblewrap.
+
+A program launched through view_command() sees exactly this, and nothing else of the host:
+- the toolchain and its libraries, read-only: /usr, and /bin, /sbin, /lib* (as links into
+  /usr, or read-only binds where they are separate folders);
+- a minimal /etc, read-only: ETC_FILES (the dynamic linker's cache, the resolver's hosts and
+  nsswitch.conf, services and protocols, the time zone, the alternatives links of the
+  compiler) and a passwd and group of its own (root, nobody, the sandbox's users);
+- the paths the caller lists: read-only (the submission's copy and the kit's lab Makefile and
+  labs/common for a build; the built programs for a test) and writable (its working folder;
+  the build folder for a build);
+- a fresh private /tmp (a small tmpfs), /proc of its own PID namespace, a minimal /dev.
+
+It runs in fresh PID, IPC, UTS and cgroup namespaces and shares only the network namespace of
+the grading run (loopback only: harness/sandbox/nsinit.py), so that the harness reaches it
+over loopback. bwrap starts as root to set the view up; setpriv then drops to the program's
+unprivileged user id and group with no supplementary groups, no capabilities and
+PR_SET_NO_NEW_PRIVS, and env(1) gives SIGTERM, SIGINT and SIGHUP their default action back
+(the harness starts bwrap with them ignored, so that a SIGTERM to the program's process group
+reaches the program, not bwrap). bwrap reports a program killed by signal N as exit status
+128+N: procs.Program(signal_status=True) turns it back into a signal.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Iterable, Optional
+
+#: What of /etc a program sees (those that exist here).
+ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "nsswitch.conf", "hosts", "host.conf", "gai.conf",
+             "services", "protocols", "localtime", "alternatives")
+#: The top-level folders of the toolchain: linked into /usr where the host links them, else bound.
+TOP_DIRS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
+#: Signals whose default action the program gets back (the harness ignores them for bwrap).
+RESET_SIGNALS = "TERM,INT,HUP,QUIT,PIPE"
+#: Size of a program's private /tmp.
+TMP_BYTES = 64 << 20
+
+
+def bwrap() -> Optional[str]:
+    return shutil.which("bwrap")
+
+
+def _toolchain() -> list[str]:
+    args = ["--ro-bind", "/usr", "/usr"]
+    for name in TOP_DIRS:
+        p = Path("/") / name
+        if p.is_symlink():
+            args += ["--symlink", os.readlink(p), str(p)]
+        elif p.is_dir():
+            args += ["--ro-bind", str(p), str(p)]
+    return args
+
+
+def _etc(own_etc: Optional[Path]) -> list[str]:
+    args = ["--dir", "/etc"]
+    for name in ETC_FILES:
+        p = Path("/etc") / name
+        if p.exists():
+            args += ["--ro-bind", str(p), str(p)]
+    if own_etc is not None:
+        for name in ("passwd", "group"):
+            if (own_etc / name).is_file():
+                args += ["--ro-bind", str(own_etc / name), f"/etc/{name}"]
+    return args
+
+
+def write_etc(folder: Path, uids: list[int], gid: Optional[int]) -> None:
+    """The passwd and group files of the view: root, nobody and the sandbox's users only."""
+    folder.mkdir(mode=0o755, parents=True, exist_ok=True)
+    users = ["root:x:0:0:root:/nonexistent:/usr/sbin/nologin",
+             "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin"]
+    users += [f"socklab{u}:x:{u}:{gid if gid is not None else u}:socklab sandbox:/tmp:/usr/sbin/nologin"
+              for u in uids]
+    groups = ["root:x:0:", "nogroup:x:65534:"]
+    groups += [f"socklab{g}:x:{g}:" for g in sorted({gid} if gid is not None else set(uids))]
+    (folder / "passwd").write_text("\n".join(users) + "\n")
+    (folder / "group").write_text("\n".join(groups) + "\n")
+    for name in ("passwd", "group"):
+        os.chmod(folder / name, 0o644)
+
+
+def view_command(uid: int, gid: int, ro: Iterable[Path] = (), rw: Iterable[Path] = (),
+                 cwd: Optional[Path] = None, own_etc: Optional[Path] = None, share_net: bool = True,
+                 tmp_bytes: int = TMP_BYTES) -> list[str]:
+    """The command prefix that runs a program in the allow-list view, as `uid`:`gid`."""
+    args = [bwrap() or "bwrap", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
+    args += ["--share-net"] if share_net else ["--unshare-net"]
+    args += ["--die-with-parent", *_toolchain(), *_etc(own_etc),
+             "--proc", "/proc", "--dev", "/dev", "--size", str(tmp_bytes), "--tmpfs", "/tmp"]
+    ro, rw = [Path(p) for p in ro], [Path(p) for p in rw]
+    # The folders above each bound path, traversable (bwrap would make them 0700, root's).
+    above = sorted({a for p in [*ro, *rw] for a in p.parents if a not in (Path("/"), Path("/tmp"))},
+                   key=lambda a: len(a.parts))
+    for a in above:
+        args += ["--perms", "0755", "--dir", str(a)]
+    for p in ro:
+        args += ["--ro-bind", str(p), str(p)]
+    for p in rw:
+        args += ["--bind", str(p), str(p)]
+    if cwd is not None:
+        args += ["--chdir", str(cwd)]
+    args += ["--", "/usr/bin/setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--no-new-privs",
+             "--inh-caps=-all", "--bounding-set=-all", "--",
+             "/usr/bin/env", f"--default-signal={RESET_SIGNALS}"]
+    return args
+
+
+def bwrap_probe_command() -> Optional[list[str]]:
+    """A harmless command that works only where the view can be set up (None: no bwrap)."""
+    if not bwrap() or not Path("/usr/bin/setpriv").exists():
+        return None
+    return view_command(65534, 65534, share_net=False) + ["/usr/bin/true"]
