@@ -139,9 +139,10 @@ def _open_dir(path: str, dir_fd: Optional[int] = None) -> int:
 
 
 def copy_tree(src: Path, dest: Path, limits: Limits = LIMITS, want: Optional[Callable[[str], bool]] = None,
-              intake: Optional[Intake] = None) -> list[str]:
+              intake: Optional[Intake] = None, recurse: bool = True) -> list[str]:
     """Copy the folder `src` into `dest`: regular files only, links never followed, within
-    `limits`; `want(name)` (if given) selects the files. Returns the notes on what was left out.
+    `limits`; `want(name)` (if given) selects the files; `recurse` False takes the top folder's
+    files only. Returns the notes on what was left out.
 
     `src` itself must be a real folder, not a link to one (else nothing is copied).
     """
@@ -152,13 +153,13 @@ def copy_tree(src: Path, dest: Path, limits: Limits = LIMITS, want: Optional[Cal
         box.notes.append(f"{clean(str(src))}: not a folder (or a link to one), nothing taken ({e.strerror})")
         return box.notes
     try:
-        _copy_dir(top, PurePosixPath(), box, want)
+        _copy_dir(top, PurePosixPath(), box, want, recurse)
     finally:
         os.close(top)
     return box.notes
 
 
-def _copy_dir(fd: int, rel: PurePosixPath, box: Intake, want) -> None:
+def _copy_dir(fd: int, rel: PurePosixPath, box: Intake, want, recurse: bool = True) -> None:
     if len(rel.parts) >= box.limits.depth:
         box.note(str(rel), "too deep in folders, left out")
         return
@@ -171,7 +172,7 @@ def _copy_dir(fd: int, rel: PurePosixPath, box: Intake, want) -> None:
         except OSError:
             continue
         if stat.S_ISDIR(st.st_mode):
-            if e.name in SKIP_DIRS or e.name.startswith("."):
+            if e.name in SKIP_DIRS or e.name.startswith(".") or not recurse:
                 continue
             if not NAME.match(e.name):
                 box.note(name, "a folder name with unusual characters, left out")

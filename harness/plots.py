@@ -146,7 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    build = build_lab(lab, paths.resolve_impl(lab, args.impl), KIT / "out" / "plots" / "build", sanitize=False)
+    # Under out/, root's alone (0700) when run as root: the reference programs are for nobody else.
+    from harness.sandbox import private_folder
+    build = build_lab(lab, paths.resolve_impl(lab, args.impl), private_folder(KIT / "out") / "plots" / "build",
+                      sanitize=False)
     if not build.ok:
         sys.exit(f"plots: the build failed:\n{build.log}")
     binary = build.path("sockopt_lab")

@@ -235,6 +235,9 @@ class Program:
         wrapper: a command prefix (for example a sandbox: unshare, setpriv).
         stdout_cap: bytes of stdout kept in memory (default 64 MiB); stderr keeps 1 MiB.
         signal_status: the wrapper reports death by signal N as exit status 128+N (bwrap).
+        depth: how many generations below the started process the program itself runs (2
+            under bwrap, whose monitor forks the PID namespace's init, which forks the program):
+            `pid` is then the program's, for /proc/PID.
     """
 
     def __init__(
@@ -249,6 +252,7 @@ class Program:
         wrapper: Sequence[str] = (),
         stdout_cap: int = 64 << 20,
         signal_status: bool = False,
+        depth: int = 0,
     ):
         self.argv = [str(a) for a in argv]
         self.name = name or Path(self.argv[0]).name
@@ -280,6 +284,8 @@ class Program:
             close_fds=True,
         )
         self.pgid = self.proc.pid
+        self._depth = depth
+        self._inner: Optional[int] = None
         self._out = _Capture(self.proc.stdout, stdout_cap)
         self._err = _Capture(self.proc.stderr, 1 << 20)
         if self._stdin_bytes is not None:
@@ -313,7 +319,18 @@ class Program:
     # ---- output ----------------------------------------------------------------------
     @property
     def pid(self) -> int:
-        return self.proc.pid
+        """The program's process id (below its wrapper, if it has one that forks: see `depth`)."""
+        if not self._depth:
+            return self.proc.pid
+        if self._inner is None:
+            pid = self.proc.pid
+            for _ in range(self._depth):
+                kids = _children(pid)
+                if not kids:
+                    return self.proc.pid
+                pid = kids[0]
+            self._inner = pid
+        return self._inner
 
     @property
     def stdout(self) -> bytes:
@@ -497,6 +514,15 @@ class Program:
                 pass
         body = f"(its sanitizer report, first lines)\n{report}" if report else self.stderr_tail()
         return f"--- {self.name}: {' '.join(self.argv)} ({self.exit_text()}) ---\n{body}"
+
+
+def _children(pid: int) -> list[int]:
+    """The child process ids of `pid`, oldest first."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return sorted(int(x) for x in f.read().split())
+    except (OSError, ValueError):
+        return []
 
 
 def open_fds(pid: int) -> int:

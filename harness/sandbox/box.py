@@ -50,7 +50,8 @@ def reap_strays(*prefixes: Path) -> list[str]:
 
 def private_folder(folder: Path) -> Path:
     """Make `folder` (and its parents) and, as root, make it root's alone (0700): what the kit
-    builds there (reference programs, grades) is then out of reach of every sandbox user id."""
+    builds there (reference programs, grades) is then out of reach of every sandbox user id.
+    Only for folders the kit owns: the kit's out/, a build folder it made."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     if os.geteuid() == 0 and not folder.is_symlink():

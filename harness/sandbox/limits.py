@@ -188,6 +188,7 @@ def program_defaults(binary: Path, kwargs: dict) -> dict:
                                       ) + list(out.get("wrapper") or ())
         limits.shield = True          # bwrap ignores SIGTERM/INT/HUP; the program gets them back
         out["signal_status"] = True
+        out["depth"] = 2              # bwrap, the PID namespace's init (bwrap), the program
     elif uid is not None:
         limits.uid = uid if limits.uid is None else limits.uid
         limits.gid = gid if limits.gid is None else limits.gid
