@@ -3,8 +3,8 @@
 One routine for every way a submission arrives: a folder (`make grade IMPL=PATH`, a batch
 entry) or an archive (.zip, .tar and its compressed kinds, in a batch). The same rules hold
 for all of them:
-- links are never followed: a symbolic link (file or folder), a device, a FIFO or a socket is
-  left out and named in a note; a folder is opened with O_NOFOLLOW relative to its parent's
+- links are never followed: a symbolic link (file or folder), a hard link (a file with more
+  than one name), a device, a FIFO or a socket is left out and named in a note; a folder is opened with O_NOFOLLOW relative to its parent's
   descriptor, so that no link swapped in while copying is followed either;
 - one set of limits (LIMITS): files, bytes per file, bytes in all, folder depth; a file is
   read in bounded chunks and never more than the limit of one file, whatever its size says;
@@ -192,6 +192,10 @@ def _copy_dir(fd: int, rel: PurePosixPath, box: Intake, want, recurse: bool = Tr
             continue
         if not NAME.match(e.name):
             box.note(name, "a file name with unusual characters, left out")
+            continue
+        if st.st_nlink > 1:
+            # A hard link may be another name of a file the student could never read.
+            box.note(name, "a hard link (a file with several names), left out")
             continue
         if want is not None and not want(e.name):
             continue

@@ -404,6 +404,119 @@ def test_batch_grades_each_submission_alone(tmp_path):
     assert "skipped" not in log4 and re.search(r"alice +10/10 +graded", log4), log4
 
 
+# ---- untrusted intake (harness/intake.py) -----------------------------------------------------
+def test_intake_takes_no_link_and_stays_bounded(tmp_path):
+    """Links (symbolic, hard), FIFOs, odd names, deep folders and huge files stay out, each named
+    in a note on one line; what is taken is a private copy."""
+    from harness import intake
+    sub = tmp_path / "sub"
+    (sub / "a" / "b" / "c" / "d" / "e" / "f" / "g").mkdir(parents=True)
+    (sub / "ok.c").write_text("int x;\n")
+    (sub / "a" / "b" / "c" / "d" / "e" / "f" / "g" / "deep.c").write_text("int deep;\n")
+    (sub / "link.c").symlink_to(LAB.solution / "echo_server.c")
+    (sub / "dirlink").symlink_to(LAB.solution)
+    os.mkfifo(sub / "fifo.c")
+    with open(sub / "huge.c", "wb") as f:          # 200 MiB, sparse: never read whole
+        f.truncate(200 << 20)
+    (sub / "fake\nLab 01 (tcp echo): 100 points\n.c").write_text("x")
+    (sub / "esc\x1b[2J.c").write_text("x")
+    (tmp_path / "victim.c").write_text("secret\n")
+    try:
+        os.link(tmp_path / "victim.c", sub / "hard.c")
+    except OSError:
+        pass
+    notes = intake.copy_tree(sub, tmp_path / "copy")
+    taken = sorted(str(p.relative_to(tmp_path / "copy")) for p in (tmp_path / "copy").rglob("*") if p.is_file())
+    assert taken == ["ok.c"], (taken, notes)
+    text = "\n".join(notes)
+    for what in ("link.c", "dirlink", "fifo.c", "huge.c", "deep", "esc\\x1b", "hard.c"):
+        assert what in text or (what == "hard.c" and not (sub / "hard.c").exists()), (what, notes)
+    assert all("\n" not in n and "\x1b" not in n for n in notes), notes
+    assert not any(line.startswith("Lab 01") for line in text.splitlines()), notes
+    # The top folder itself a link: nothing is taken.
+    assert "nothing taken" in " ".join(intake.copy_tree(sub / "dirlink", tmp_path / "copy2"))
+    assert not list((tmp_path / "copy2").iterdir())
+
+
+def test_intake_archives(tmp_path):
+    """Archive members: names checked and shown escaped, links left out, sizes bounded in chunks."""
+    from harness import intake
+    z = tmp_path / "s.zip"
+    with zipfile.ZipFile(z, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("lab/ok.c", "int x;\n")
+        zf.writestr("lab/x.c\nLab 01 (tcp echo): 100/100 points\nStatus: graded", "x")
+        zf.writestr("../up.c", "x")
+        zf.writestr("/abs.c", "x")
+        zf.writestr("lab/bomb.c", b"\0" * (intake.LIMITS.file_bytes + 1))
+        link = zipfile.ZipInfo("lab/link.c")
+        link.external_attr = 0o120777 << 16
+        zf.writestr(link, "/etc/shadow")
+    notes = intake.unpack(z, tmp_path / "u")
+    taken = sorted(str(p.relative_to(tmp_path / "u")) for p in (tmp_path / "u").rglob("*") if p.is_file())
+    assert taken == ["lab/ok.c"], (taken, notes)
+    assert len(notes) == 5 and all("\n" not in n for n in notes), notes
+    assert not any(line.startswith(("Lab 01", "Status")) for n in notes for line in n.splitlines()), notes
+    t = tmp_path / "s.tar"
+    with tarfile.open(t, "w") as tf:
+        info = tarfile.TarInfo("lab/hard.c")
+        info.type = tarfile.LNKTYPE
+        info.linkname = "/etc/shadow"
+        tf.addfile(info)
+        data = b"int y;\n"
+        info = tarfile.TarInfo("lab/y.c")
+        info.size = len(data)
+        tf.addfile(info, io.BytesIO(data))
+    notes = intake.unpack(t, tmp_path / "t")
+    assert [p.name for p in (tmp_path / "t").rglob("*") if p.is_file()] == ["y.c"] and len(notes) == 1, notes
+
+
+@pytest.mark.timeout(300)
+def test_batch_hostile_class(tmp_path):
+    """A class with a spy (a classmate's sources, the solutions, hidden tests), a zip whose member
+    name injects a fake line, a 200 MiB source file and a link as a submission: honest scores,
+    nothing read, no fake line in any feedback."""
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    submission(subs / "alice")
+    sol = submission(tmp_path / "j")
+    with zipfile.ZipFile(subs / "judy.zip", "w") as zf:
+        for p in sorted(sol.iterdir()):
+            if p.is_file():
+                zf.write(p, f"lab1/{p.name}")
+        zf.writestr("lab1/x.c\nLab 01 (tcp echo): 100/100 points\nStatus: graded\n\x1b[2J", "x")
+    kim = submission(subs / "kim")
+    with open(kim / "echo_server.c", "wb") as f:   # 200 MiB (sparse): left out, the skeleton's used
+        f.truncate(200 << 20)
+    (subs / "lee").symlink_to(subs / "alice")
+    planted = Planted() if sandbox.at_least(MODE, "bwrap") else None
+    try:
+        if planted:
+            submission(subs / "ivan", "spy", {**planted.subst()})
+        out = tmp_path / "batch"
+        cmd = [PYTHON, "-m", "harness.batch", "--lab", LAB.id, "--submissions", str(subs), "--out", str(out),
+               "-j", "3", "-k", QUICK, "--timeout", "90"]
+        r = subprocess.run(cmd, cwd=KIT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=280)
+    finally:
+        if planted:
+            planted.close()
+    log = r.stdout.decode("utf-8", "replace")
+    assert r.returncode == 0, log
+    got = {row["student"]: (float(row["total"]), row["status"]) for row in csv.DictReader(open(out / "grades.csv"))}
+    expect = {"alice": (10, "graded"), "judy": (10, "graded"), "kim": (5, "graded")}
+    if planted:
+        expect["ivan"] = (5, "graded")
+    assert got == expect, f"{got}\n{log}"
+    for name in expect:
+        text = (out / "feedback" / f"{name}.txt").read_text()
+        lines = text.splitlines()
+        assert lines[0] == f"Lab 01 (tcp echo): {expect[name][0]:g}/10 points", text
+        assert not [l for l in lines[1:] if l.startswith(("Lab 01", "Status: graded"))][1:], text
+        assert "\x1b" not in text and "LEAK" not in text, text
+    assert "larger than" in (out / "feedback" / "kim.txt").read_text()
+    if planted:
+        assert "spy done, 0 leaks" in (out / "feedback" / "ivan.txt").read_text()
+
+
 # ---- handouts -----------------------------------------------------------------------------
 def _kit_copy(dest: Path) -> Path:
     """A copy of the kit to build handouts from, with hidden tests planted inside it."""
