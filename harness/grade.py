@@ -24,6 +24,7 @@ mount namespaces; otherwise rlimits only). The first line of output names the mo
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
 import re
 import shutil
@@ -89,10 +90,18 @@ def _pump(src, dest, cap: int) -> None:
         dest.flush()
 
 
+_LIBC = ctypes.CDLL(None)   # loaded here, not in the forked child
+
+
+def _die_with_parent() -> None:
+    """In the child: SIGKILL when the grader dies (even by SIGKILL), so that no run outlives it."""
+    _LIBC.prctl(1, int(signal.SIGKILL), 0, 0, 0)   # PR_SET_PDEATHSIG
+
+
 def run_bounded(cmd: list[str], log: Path | None, timeout: float, env: dict | None = None,
                 cap: int = LOG_CAP) -> int | None:
     """Run `cmd` with output to `log` (at most `cap` bytes; None: to our stdout), in its own
-    process group; kill the group after `timeout` s.
+    process group, killed if we die; kill the group after `timeout` s.
 
     Returns the exit status, or None if time ran out.
     """
@@ -100,7 +109,8 @@ def run_bounded(cmd: list[str], log: Path | None, timeout: float, env: dict | No
     with open(log if log else os.devnull, "ab") as f:
         p = subprocess.Popen(cmd, stdout=subprocess.PIPE if log else None,
                              stderr=subprocess.STDOUT if log else None,
-                             stdin=subprocess.DEVNULL, cwd=paths.KIT, start_new_session=True, env=env)
+                             stdin=subprocess.DEVNULL, cwd=paths.KIT, start_new_session=True, env=env,
+                             preexec_fn=_die_with_parent)
         pump = threading.Thread(target=_pump, args=(p.stdout, f, cap), daemon=True) if log else None
         if pump:
             pump.start()

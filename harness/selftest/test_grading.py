@@ -22,6 +22,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -316,6 +317,55 @@ def test_sandbox_as_a_program_sees_it(tmp_path):
     if sandbox.at_least(MODE, "namespaces"):
         assert report["interfaces"] == ["lo"], report
         assert report["solutions"] == [], report
+
+
+@pytest.mark.timeout(120)
+def test_sandbox_housekeeping(tmp_path):
+    """A run removes its folder and its user ids' lock files; a SIGKILLed grader's folder and
+    locks are swept by the next run; the run's folders are private (0750 root:run, 0700 work)."""
+    if MODE == "off":
+        pytest.skip(f"the sandbox is off here ({WHY})")
+    rc, data, seconds, output = grade(LAB.solution, tmp_path / "out", "server_one_message")
+    folder = sandbox_folder(output)
+    uids = re.search(r"user ids ([\d, ]+)", output).group(1).replace(" ", "").split(",")
+    assert data["tests"] and not Path(folder).exists(), output
+    assert not [u for u in uids if (sandbox.LOCK_DIR / u).exists()], "lock files left after the run"
+    # A grader killed with SIGKILL while its tests run.
+    hidden = tmp_path / "hidden"
+    hidden.mkdir()
+    (hidden / "test_lab01_wait.py").write_text(
+        "import os, time, pytest\nLAB = '01'\n\n@pytest.mark.points(1)\ndef test_wait(spawn):\n"
+        "    spawn.server('echo_server', '-b', '127.0.0.1', '-p', '0')\n"
+        "    root = os.environ['TMPDIR'].rsplit('/run/', 1)[0]\n"
+        "    st = os.stat(root)\n"
+        "    work = [p for p in os.listdir(root + '/run') if p.startswith('work-')]\n"
+        f"    open({str(tmp_path / 'o2' / 'modes.txt')!r}, 'w').write(' '.join(["
+        "oct(st.st_mode & 0o777), str(st.st_uid), oct(os.stat(root + '/src').st_mode & 0o777),"
+        " oct(os.stat(root + '/run/' + work[0]).st_mode & 0o777)]))\n"
+        "    time.sleep(60)\n")
+    cmd = [PYTHON, "-m", "harness.grade", "--lab", "01", "--impl", str(LAB.solution), "--out", str(tmp_path / "o2"),
+           "--jobs", "1", "-k", "wait", "--hidden", str(hidden)]
+    p = subprocess.Popen(cmd, cwd=KIT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    first = b""
+    deadline = time.monotonic() + 60
+    while b"folder" not in first and time.monotonic() < deadline:
+        first += p.stdout.readline()
+    killed = sandbox_folder(first.decode())
+    killed_uids = re.search(r"user ids ([\d, ]+)", first.decode()).group(1).replace(" ", "").split(",")
+    while not (tmp_path / "o2" / "modes.txt").is_file() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    modes = tuple((tmp_path / "o2" / "modes.txt").read_text().split())
+    assert modes == ("0o750", "0", "0o750", "0o700"), modes
+    os.killpg(p.pid, signal.SIGKILL)
+    p.wait()
+    assert Path(killed).exists() and all((sandbox.LOCK_DIR / u).exists() for u in killed_uids)
+    box = sandbox.Sandbox(jobs=1)      # the next run sweeps
+    try:
+        assert not Path(killed).exists(), f"{killed} was not swept"
+        assert not [u for u in killed_uids if (sandbox.LOCK_DIR / u).exists() and int(u) not in box.config.uids]
+        assert not leftovers(killed)
+    finally:
+        box.close()
 
 
 # ---- batch grading ------------------------------------------------------------------------
