@@ -17,7 +17,7 @@ Output (default out/batch-LAB, readable by root only when run as root):
     students/NAME/        the prepared sources (src/) and the grader's output (grade/)
 
 Each submission is graded by its own grader process (python -m harness.grade), in its own
-sandbox (harness/sandbox.py), bounded by --timeout: one that fails to compile, hangs,
+sandbox (harness/sandbox/), bounded by --timeout: one that fails to compile, hangs,
 crashes, forks without end or floods its output gets its own score and nothing else.
 
 Resuming: a submission already graded (students/NAME/done.json, for the same sources,

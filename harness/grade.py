@@ -18,8 +18,9 @@ It prints the feedback for each failed test, then a table (test, points, status,
 and the total. Exit status: 0 only on full marks; 1 otherwise; 2 for bad arguments.
 
 Student code is untrusted: the build and every program run in the sandbox of
-harness/sandbox.py (as root: an unprivileged user of their own, and fresh network, PID and
-mount namespaces; otherwise rlimits only). The first line of output names the mode.
+harness/sandbox/ (as root: an unprivileged user of their own, the run's own network, PID
+and mount namespaces, and bubblewrap's allow-list view of the files; otherwise rlimits
+only). The first lines of output name the mode and what it does not protect.
 """
 from __future__ import annotations
 
@@ -305,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pcap", action="store_true",
                     help="keep each failing test's loopback traffic as a .pcap in OUT/evidence (tcpdump, root)")
     ap.add_argument("--no-sandbox", action="store_true",
-                    help="run student programs as this user, without namespaces (see harness/sandbox.py)")
+                    help="run student programs as this user, without namespaces (see harness/sandbox/)")
     ap.add_argument("--hide", action="append", metavar="DIR",
                     help="a folder the student's code must not read (namespaces mode); repeatable")
     ap.add_argument("--results-json", action="append", metavar="PATH",

@@ -212,7 +212,7 @@ class Spawner:
         path = self.build.path(prog)
         if os.environ.get("SOCKLAB_VALGRIND") == "1":
             kwargs["wrapper"] = VALGRIND + list(kwargs.get("wrapper", ()))
-        # Under the grader: the sandbox's user id, limits, working folder (harness/sandbox.py).
+        # Under the grader: the sandbox's user id, limits, working folder, view (harness/sandbox/).
         kwargs = sandbox.program_defaults(path, kwargs)
         p = Program([str(path), *map(str, args)], **kwargs)
         self.programs.append(p)

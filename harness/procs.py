@@ -66,7 +66,7 @@ class Limits:
 
     uid, gid: when set (the grader runs as root), the program drops to this unprivileged
     user and group, with no supplementary groups and no way back (PR_SET_NO_NEW_PRIVS),
-    after the limits are set. See harness/sandbox.py.
+    after the limits are set. See harness/sandbox/.
     nice: added to the program's nice value (a program that spins yields to the harness).
     cgroups: cgroup folders the program joins before exec (harness/sandbox/limits.py).
     shield: ignore SIGTERM, SIGINT and SIGHUP (for a wrapper such as bwrap, which must not die of
