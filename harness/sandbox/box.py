@@ -16,6 +16,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from .. import intake, paths
@@ -59,12 +60,20 @@ def private_folder(folder: Path) -> Path:
     return folder
 
 
+#: A folder without a lock file (a grader starting up, or one of an older version) is swept
+#: only when it is this old (seconds).
+UNLOCKED_AGE = 6 * 3600
+
+
 def _held(folder: Path) -> bool:
-    """True while a grader holds the lock of its sandbox folder."""
+    """True while a grader may still use its sandbox folder (it holds the lock)."""
     try:
         fd = os.open(folder / ".lock", os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:
-        return False
+        try:
+            return time.time() - os.lstat(folder).st_mtime < UNLOCKED_AGE
+        except OSError:
+            return True
     except OSError:
         return True
     try:
@@ -85,7 +94,6 @@ def sweep(base: Path) -> list[str]:
         found = [d for d in base.iterdir() if d.name.startswith(PREFIX)]
     except OSError:
         return swept
-    alive = set()
     for d in found:
         try:
             st = os.lstat(d)
@@ -94,13 +102,12 @@ def sweep(base: Path) -> list[str]:
         if not os.path.isdir(d) or os.path.islink(d) or st.st_uid != 0:
             continue
         if _held(d):
-            alive.add(d.name)
             continue
         reap_strays(d)
         shutil.rmtree(d, ignore_errors=True)
         swept.append(str(d))
-    sweep_cgroups(alive)
-    sweep_locks()
+    sweep_locks()          # kills what still runs as a free user id
+    sweep_cgroups(base)
     return swept
 
 

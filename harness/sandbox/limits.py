@@ -91,7 +91,7 @@ def make_program_cgroups(cfg: Config, memory_mb: int) -> list[str]:
     name = f"p{os.getpid()}-{next(_counter)}"
     memory = next((Path(c) for c in cfg.cgroups if "/pids/" not in c), None)
     try:
-        if memory is None:
+        if memory is None or not all(Path(c).is_dir() for c in cfg.cgroups):
             return []
         d = memory / name
         d.mkdir()
@@ -122,14 +122,15 @@ def remove_cgroups(dirs: list[str]) -> None:
             pass
 
 
-def sweep_cgroups(alive: set[str]) -> None:
-    """Remove socklab cgroups whose run is gone (names not in `alive`)."""
+def sweep_cgroups(runs: Path) -> None:
+    """Remove the socklab cgroups whose run's folder (in `runs`) is gone. (A run makes its folder
+    before its cgroups and removes it after them, so a live run's cgroups are never taken.)"""
     for base in (CGROUP_ROOT, CGROUP_ROOT / "memory", CGROUP_ROOT / "pids"):
         try:
             found = [d for d in base.iterdir() if d.name.startswith(CGROUP_PREFIX) and d.is_dir()]
         except OSError:
             continue
-        remove_cgroups([str(d) for d in found if d.name[len(CGROUP_PREFIX):] not in alive])
+        remove_cgroups([str(d) for d in found if not (runs / d.name[len(CGROUP_PREFIX):]).exists()])
 
 
 # ---- a program's settings --------------------------------------------------------------------
