@@ -69,8 +69,6 @@ class Limits:
     after the limits are set. See harness/sandbox/.
     nice: added to the program's nice value (a program that spins yields to the harness).
     cgroups: cgroup folders the program joins before exec (harness/sandbox/limits.py).
-    shield: ignore SIGTERM, SIGINT and SIGHUP (for a wrapper such as bwrap, which must not die of
-    the signal meant for the program it runs: harness/sandbox/view.py).
     """
 
     cpu_s: Optional[int] = 60
@@ -84,7 +82,6 @@ class Limits:
     gid: Optional[int] = None
     nice: Optional[int] = None
     cgroups: tuple = ()
-    shield: bool = False
 
     def apply(self) -> None:
         """Set the limits in the calling process (runs in the child, before exec)."""
@@ -94,9 +91,6 @@ class Limits:
                 os.write(fd, str(os.getpid()).encode())
             finally:
                 os.close(fd)
-        if self.shield and _LIBC is not None:
-            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-                _LIBC.signal(int(sig), ctypes.c_void_p(1))  # SIG_IGN, kept across exec
         pairs = [
             (resource.RLIMIT_CPU, self.cpu_s),
             (resource.RLIMIT_FSIZE, self.fsize),
@@ -127,8 +121,6 @@ class Limits:
 try:  # loaded here, not in the forked child: importing after fork() can deadlock
     import ctypes
     _LIBC = ctypes.CDLL(None, use_errno=True)
-    _LIBC.signal.argtypes = [ctypes.c_int, ctypes.c_void_p]
-    _LIBC.signal.restype = ctypes.c_void_p
 except (ImportError, OSError):
     _LIBC = None
 
@@ -237,7 +229,8 @@ class Program:
         signal_status: the wrapper reports death by signal N as exit status 128+N (bwrap).
         depth: how many generations below the started process the program itself runs (2
             under bwrap, whose monitor forks the PID namespace's init, which forks the program):
-            `pid` is then the program's, for /proc/PID.
+            `pid` is then the program's, for /proc/PID, and its process group (a new one: bwrap
+            --new-session) is what send_signal() signals (SIGKILL goes to the wrapper's too).
     """
 
     def __init__(
@@ -430,10 +423,20 @@ class Program:
     def send_signal(self, sig: int) -> None:
         """Send `sig` to the program's whole process group."""
         self.signals_sent.append(sig)
-        try:
-            os.killpg(self.pgid, sig)
-        except ProcessLookupError:
-            pass
+        groups = [self.pgid]
+        if self._depth and self.pid != self.proc.pid:
+            # The program's own group (its wrapper's PID-namespace init leads it, and only
+            # SIGKILL reaches an init from outside); the wrapper itself gets SIGKILL only.
+            try:
+                inner = os.getpgid(self.pid)
+            except OSError:
+                inner = self.pgid
+            groups = [inner] + ([self.pgid] if sig == signal.SIGKILL and inner != self.pgid else [])
+        for g in groups:
+            try:
+                os.killpg(g, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
 
     def stop(self, sig: int = signal.SIGTERM, grace: float = 1.0) -> int:
         """Signal the group, wait `grace` s, then SIGKILL the group; always reaps. Returns the exit code."""

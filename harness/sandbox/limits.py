@@ -187,7 +187,6 @@ def program_defaults(binary: Path, kwargs: dict) -> dict:
         folders = {Path(binary).parent, cfg.bin_dir}
         out["wrapper"] = view_command(uid, gid, ro=sorted(folders), rw=[work], cwd=work, own_etc=cfg.etc,
                                       ) + list(out.get("wrapper") or ())
-        limits.shield = True          # bwrap ignores SIGTERM/INT/HUP; the program gets them back
         out["signal_status"] = True
         out["depth"] = 2              # bwrap, the PID namespace's init (bwrap), the program
     elif uid is not None:

@@ -3,9 +3,10 @@
 A program launched through view_command() sees exactly this, and nothing else of the host:
 - the toolchain and its libraries, read-only: /usr, and /bin, /sbin, /lib* (as links into
   /usr, or read-only binds where they are separate folders);
-- a minimal /etc, read-only: ETC_FILES (the dynamic linker's cache, the resolver's hosts and
-  nsswitch.conf, services and protocols, the time zone, the alternatives links of the
-  compiler) and a passwd and group of its own (root, nobody, the sandbox's users);
+- a minimal /etc, read-only: copies of ETC_FILES (the dynamic linker's cache, the resolver's
+  hosts and nsswitch.conf, services and protocols, the time zone, the alternatives links of
+  the compiler) and a passwd and group of its own (root, nobody, the sandbox's users), made
+  once per run (write_etc) and bound as one folder;
 - the paths the caller lists: read-only (the submission's copy and the kit's lab Makefile and
   labs/common for a build; the built programs for a test) and writable (its working folder;
   the build folder for a build);
@@ -15,10 +16,12 @@ It runs in fresh PID, IPC, UTS and cgroup namespaces and shares only the network
 the grading run (loopback only: harness/sandbox/nsinit.py), so that the harness reaches it
 over loopback. bwrap starts as root to set the view up; setpriv then drops to the program's
 unprivileged user id and group with no supplementary groups, no capabilities and
-PR_SET_NO_NEW_PRIVS, and env(1) gives SIGTERM, SIGINT and SIGHUP their default action back
-(the harness starts bwrap with them ignored, so that a SIGTERM to the program's process group
-reaches the program, not bwrap). bwrap reports a program killed by signal N as exit status
-128+N: procs.Program(signal_status=True) turns it back into a signal.
+PR_SET_NO_NEW_PRIVS. The program leads a session and process group of its own (bwrap
+--new-session: no terminal to push input into), so that procs.Program(depth=2) signals it
+and its children there, while bwrap, which must not die of a SIGTERM meant for the program,
+is killed only with SIGKILL (the PID namespace then dies with it). bwrap reports a program
+killed by signal N as exit status 128+N: procs.Program(signal_status=True) turns it back
+into a signal.
 """
 from __future__ import annotations
 
@@ -32,8 +35,6 @@ ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "nsswitch.conf", "host
              "services", "protocols", "localtime", "alternatives")
 #: The top-level folders of the toolchain: linked into /usr where the host links them, else bound.
 TOP_DIRS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
-#: Signals whose default action the program gets back (the harness ignores them for bwrap).
-RESET_SIGNALS = "TERM,INT,HUP,QUIT,PIPE"
 #: Size of a program's private /tmp.
 TMP_BYTES = 64 << 20
 
@@ -54,21 +55,31 @@ def _toolchain() -> list[str]:
 
 
 def _etc(own_etc: Optional[Path]) -> list[str]:
+    if own_etc is not None and own_etc.is_dir():
+        return ["--ro-bind", str(own_etc), "/etc"]      # one mount: a start costs less
     args = ["--dir", "/etc"]
     for name in ETC_FILES:
         p = Path("/etc") / name
         if p.exists():
             args += ["--ro-bind", str(p), str(p)]
-    if own_etc is not None:
-        for name in ("passwd", "group"):
-            if (own_etc / name).is_file():
-                args += ["--ro-bind", str(own_etc / name), f"/etc/{name}"]
     return args
 
 
 def write_etc(folder: Path, uids: list[int], gid: Optional[int]) -> None:
-    """The passwd and group files of the view: root, nobody and the sandbox's users only."""
+    """The /etc of the view: copies of ETC_FILES (links kept as links), and passwd and group
+    files of its own (root, nobody and the sandbox's users only)."""
     folder.mkdir(mode=0o755, parents=True, exist_ok=True)
+    for name in ETC_FILES:
+        src, dest = Path("/etc") / name, folder / name
+        try:
+            if src.is_symlink():
+                dest.symlink_to(os.readlink(src))
+            elif src.is_dir():
+                shutil.copytree(src, dest, symlinks=True)
+            elif src.is_file():
+                shutil.copyfile(src, dest)
+        except OSError:
+            pass
     users = ["root:x:0:0:root:/nonexistent:/usr/sbin/nologin",
              "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin"]
     users += [f"socklab{u}:x:{u}:{gid if gid is not None else u}:socklab sandbox:/tmp:/usr/sbin/nologin"
@@ -77,8 +88,12 @@ def write_etc(folder: Path, uids: list[int], gid: Optional[int]) -> None:
     groups += [f"socklab{g}:x:{g}:" for g in sorted({gid} if gid is not None else set(uids))]
     (folder / "passwd").write_text("\n".join(users) + "\n")
     (folder / "group").write_text("\n".join(groups) + "\n")
-    for name in ("passwd", "group"):
-        os.chmod(folder / name, 0o644)
+    for dirpath, dirnames, files in os.walk(folder):
+        for n in dirnames:
+            os.chmod(Path(dirpath) / n, 0o755)
+        for n in files:
+            if not (Path(dirpath) / n).is_symlink():
+                os.chmod(Path(dirpath) / n, 0o644)
 
 
 def view_command(uid: int, gid: int, ro: Iterable[Path] = (), rw: Iterable[Path] = (),
@@ -101,9 +116,8 @@ def view_command(uid: int, gid: int, ro: Iterable[Path] = (), rw: Iterable[Path]
         args += ["--bind", str(p), str(p)]
     if cwd is not None:
         args += ["--chdir", str(cwd)]
-    args += ["--", "/usr/bin/setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--no-new-privs",
-             "--inh-caps=-all", "--bounding-set=-all", "--",
-             "/usr/bin/env", f"--default-signal={RESET_SIGNALS}"]
+    args += ["--new-session", "--", "/usr/bin/setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups",
+             "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all", "--"]
     return args
 
 
