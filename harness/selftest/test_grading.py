@@ -368,6 +368,35 @@ def test_sandbox_housekeeping(tmp_path):
         box.close()
 
 
+@pytest.mark.timeout(60)
+def test_view_is_the_allow_list(tmp_path):
+    """What a program sees in the bwrap view is the allow-list and nothing more: the toolchain,
+    a minimal /etc, its own folders, a private /tmp, its own /proc and a minimal /dev."""
+    if not sandbox.at_least(MODE, "bwrap"):
+        pytest.skip(f"needs the bwrap sandbox ({WHY})")
+    from harness.sandbox import view
+    box = sandbox.Sandbox(jobs=1)
+    try:
+        cfg = box.config
+        uid = cfg.uids[0]
+        work = cfg.workdir(uid)
+        cfg.bin_dir.mkdir(exist_ok=True)
+        script = ("ls -A /; echo --; ls -A /etc; echo --; find /tmp -mindepth 1 -maxdepth 4 | sort; echo --; "
+                  "ls /proc | grep -c '^[0-9]'; echo --; id -u; echo --; ls -A /home /root /work /srv 2>&1 | wc -l")
+        r = subprocess.run(view.view_command(uid, cfg.gid, ro=[cfg.bin_dir], rw=[work], cwd=work, own_etc=cfg.etc)
+                           + ["/bin/sh", "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
+        top, etc, tmp, procs, who, other = r.stdout.decode().split("--\n")
+        allowed_top = {"usr", "etc", "proc", "dev", "tmp", *view.TOP_DIRS}
+        assert set(top.split()) <= allowed_top, top
+        assert set(etc.split()) <= {*view.ETC_FILES, "passwd", "group"}, etc
+        root = Path(cfg.root)
+        assert set(tmp.split()) == {str(root), str(cfg.run), str(cfg.bin_dir), str(work)}, tmp
+        assert int(procs) <= 5 and int(who) == uid, (procs, who)   # init, sh, ls, grep
+        assert "No such file" in r.stdout.decode() and int(other) == 4, other
+    finally:
+        box.close()
+
+
 # ---- batch grading ------------------------------------------------------------------------
 def _zip_with_traps(src: Path, dest: Path) -> None:
     """A zip of `src` under a folder, plus a member that climbs out and a symlink."""
