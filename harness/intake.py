@@ -187,6 +187,8 @@ def _copy_dir(fd: int, rel: PurePosixPath, box: Intake, want, recurse: bool = Tr
             finally:
                 os.close(sub)
             continue
+        if e.name.startswith("."):
+            continue                    # .gitignore and the like: never needed to build
         if not stat.S_ISREG(st.st_mode):
             box.note(name, "not a regular file (a link, a FIFO, a device?), left out")
             continue
