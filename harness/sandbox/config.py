@@ -183,23 +183,23 @@ def probe() -> tuple[str, str]:
         result = ("user", f"{MODE_ENV}=user")
     else:
         unshare = shutil.which("unshare")
+        from .view import bwrap_probe_command
+        view = bwrap_probe_command() if want != "namespaces" else None
         if not unshare:
             result = ("user", "unshare(1) not found: install util-linux for namespaces")
+        elif view is not None and _works([unshare, *NS_FLAGS, *view])[0]:
+            result = ("bwrap", "")      # one probe for both: the view inside the run's namespaces
         else:
             ok, why = _works([unshare, *NS_FLAGS, "true"])
             if not ok:
                 result = ("user", f"unshare failed: {why or 'unknown error'}")
             elif want == "namespaces":
                 result = ("namespaces", f"{MODE_ENV}=namespaces")
+            elif view is None:
+                result = ("namespaces", "bubblewrap not found: apt-get install bubblewrap for the allow-list view")
             else:
-                from .view import bwrap_probe_command
-                cmd = bwrap_probe_command()
-                if cmd is None:
-                    result = ("namespaces", "bubblewrap not found: apt-get install bubblewrap for the allow-list view")
-                else:
-                    ok, why = _works([unshare, *NS_FLAGS, *cmd])
-                    result = ("bwrap", "") if ok else (
-                        "namespaces", f"bwrap cannot set up its view here ({why or 'unknown error'}): "
-                                      "it needs root with mount and PID namespaces")
+                why = _works([unshare, *NS_FLAGS, *view])[1]
+                result = ("namespaces", f"bwrap cannot set up its view here ({why or 'unknown error'}): "
+                                        "it needs root with mount and PID namespaces")
     _probe_cache.append(result)
     return result
