@@ -174,6 +174,9 @@ class Sandbox:
                              run_memory_mb=env_int("SOCKLAB_RUN_MEMORY_MB", DEFAULT_RUN_MEMORY_MB),
                              tmpfs_mb=env_int("SOCKLAB_TMPFS_MB", DEFAULT_TMPFS_MB),
                              nice=env_int("SOCKLAB_NICE", DEFAULT_NICE))
+        if mode == "bwrap":
+            from .view import userns_works
+            self.config.userns = userns_works()
         if mode != "off":
             self.config.cgroups = make_run_cgroups(self.root.name, self.config.run_memory_mb,
                                                    nproc * len(uids) + 16)

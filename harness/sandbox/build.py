@@ -50,8 +50,8 @@ def build(cfg: Config, lab: paths.Lab, record: Path, sanitize: bool = True):
     if cfg.view and uid is not None:
         from .view import view_command
         wrapper = tuple(view_command(uid, gid, ro=[cfg.src, cfg.kit], rw=[bin_dir, work], cwd=work,
-                                     own_etc=cfg.etc))
-    elif uid is not None:
+                                     own_etc=cfg.etc, userns=cfg.userns))
+    if uid is not None and (not cfg.view or cfg.userns):
         limits.uid, limits.gid = uid, gid
     b = build_lab(lab, cfg.src, bin_dir, sanitize=sanitize, limits=limits, makefile=cfg.makefile(lab),
                   env=env, cwd=work, wrapper=wrapper)

@@ -60,6 +60,7 @@ class Config:
     tmpfs_mb: int = DEFAULT_TMPFS_MB
     nice: int = DEFAULT_NICE
     cgroups: list = field(default_factory=list)   # the run's cgroup folders (memory, pids)
+    userns: bool = False                           # bwrap runs unprivileged (view.userns_works())
 
     @property
     def src(self) -> Path:

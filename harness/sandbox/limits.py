@@ -186,10 +186,10 @@ def program_defaults(binary: Path, kwargs: dict) -> dict:
         from .view import view_command
         folders = {Path(binary).parent, cfg.bin_dir}
         out["wrapper"] = view_command(uid, gid, ro=sorted(folders), rw=[work], cwd=work, own_etc=cfg.etc,
-                                      ) + list(out.get("wrapper") or ())
+                                      userns=cfg.userns) + list(out.get("wrapper") or ())
         out["signal_status"] = True
         out["depth"] = 2              # bwrap, the PID namespace's init (bwrap), the program
-    elif uid is not None:
+    if uid is not None and (not cfg.view or cfg.userns):
         limits.uid = uid if limits.uid is None else limits.uid
         limits.gid = gid if limits.gid is None else limits.gid
     out["limits"] = limits

@@ -10,13 +10,15 @@ A program launched through view_command() sees exactly this, and nothing else of
 - the paths the caller lists: read-only (the submission's copy and the kit's lab Makefile and
   labs/common for a build; the built programs for a test) and writable (its working folder;
   the build folder for a build);
-- a fresh private /tmp (a small tmpfs), /proc of its own PID namespace, a minimal /dev.
+- a fresh private /tmp (a small tmpfs), /proc of its own PID namespace, and /dev with only
+  DEVICES (null, zero, full, random, urandom).
 
 It runs in fresh PID, IPC, UTS and cgroup namespaces and shares only the network namespace of
 the grading run (loopback only: harness/sandbox/nsinit.py), so that the harness reaches it
-over loopback. bwrap starts as root to set the view up; setpriv then drops to the program's
-unprivileged user id and group with no supplementary groups, no capabilities and
-PR_SET_NO_NEW_PRIVS. The program leads a session and process group of its own (bwrap
+over loopback. The program runs as its unprivileged user id and group with no supplementary
+groups, no capabilities and PR_SET_NO_NEW_PRIVS: where unprivileged user namespaces work,
+the harness drops to that user before bwrap, which then maps only that user; elsewhere bwrap
+starts as root and setpriv drops to the user inside. The program leads a session and process group of its own (bwrap
 --new-session: no terminal to push input into), so that procs.Program(depth=2) signals it
 and its children there, while bwrap, which must not die of a SIGTERM meant for the program,
 is killed only with SIGKILL (the PID namespace then dies with it). bwrap reports a program
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Iterable, Optional
 
@@ -35,6 +38,8 @@ ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "nsswitch.conf", "host
              "services", "protocols", "localtime", "alternatives")
 #: The top-level folders of the toolchain: linked into /usr where the host links them, else bound.
 TOP_DIRS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
+#: The devices in a program's /dev.
+DEVICES = ("null", "zero", "full", "random", "urandom")
 #: Size of a program's private /tmp.
 TMP_BYTES = 64 << 20
 
@@ -98,12 +103,23 @@ def write_etc(folder: Path, uids: list[int], gid: Optional[int]) -> None:
 
 def view_command(uid: int, gid: int, ro: Iterable[Path] = (), rw: Iterable[Path] = (),
                  cwd: Optional[Path] = None, own_etc: Optional[Path] = None, share_net: bool = True,
-                 tmp_bytes: int = TMP_BYTES) -> list[str]:
-    """The command prefix that runs a program in the allow-list view, as `uid`:`gid`."""
-    args = [bwrap() or "bwrap", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
+                 tmp_bytes: int = TMP_BYTES, userns: bool = False) -> list[str]:
+    """The command prefix that runs a program in the allow-list view, as `uid`:`gid`.
+
+    userns False: bwrap starts as root and setpriv drops to `uid`:`gid` inside. userns True
+    (where unprivileged user namespaces work, see userns_works()): the caller has already
+    dropped to `uid`:`gid` (procs.Limits), and bwrap sets the view up in a user namespace of
+    its own that maps only that user (one exec less per program), with no nested one allowed.
+    """
+    args = [bwrap() or "bwrap"]
+    if userns:
+        args += ["--unshare-user", "--disable-userns"]
+    args += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
     args += ["--share-net"] if share_net else ["--unshare-net"]
-    args += ["--die-with-parent", *_toolchain(), *_etc(own_etc),
-             "--proc", "/proc", "--dev", "/dev", "--size", str(tmp_bytes), "--tmpfs", "/tmp"]
+    args += ["--die-with-parent", *_toolchain(), *_etc(own_etc), "--proc", "/proc", "--dir", "/dev"]
+    for dev in DEVICES:
+        args += ["--dev-bind", f"/dev/{dev}", f"/dev/{dev}"]
+    args += ["--size", str(tmp_bytes), "--tmpfs", "/tmp"]
     ro, rw = [Path(p) for p in ro], [Path(p) for p in rw]
     # The folders above each bound path, traversable (bwrap would make them 0700, root's).
     above = sorted({a for p in [*ro, *rw] for a in p.parents if a not in (Path("/"), Path("/tmp"))},
@@ -116,9 +132,29 @@ def view_command(uid: int, gid: int, ro: Iterable[Path] = (), rw: Iterable[Path]
         args += ["--bind", str(p), str(p)]
     if cwd is not None:
         args += ["--chdir", str(cwd)]
-    args += ["--new-session", "--", "/usr/bin/setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups",
-             "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all", "--"]
+    args += ["--new-session", "--"]
+    if not userns:
+        args += ["/usr/bin/setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups",
+                 "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all", "--"]
     return args
+
+
+_userns_cache: list = []
+
+
+def userns_works() -> bool:
+    """True if bwrap can set the view up as an unprivileged user (in a user namespace)."""
+    if not _userns_cache:
+        ok = False
+        if bwrap():
+            try:
+                ok = subprocess.run(view_command(65534, 65534, share_net=False, userns=True) + ["/usr/bin/true"],
+                                    user=65534, group=65534, extra_groups=[], stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL, timeout=20).returncode == 0
+            except (OSError, subprocess.SubprocessError):
+                ok = False
+        _userns_cache.append(ok)
+    return _userns_cache[0]
 
 
 def bwrap_probe_command() -> Optional[list[str]]:

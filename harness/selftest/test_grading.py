@@ -384,8 +384,10 @@ def test_view_is_the_allow_list(tmp_path):
         script = ("ls -A /; echo --; ls -A /etc; echo --; find /tmp -mindepth 1 -maxdepth 4 | sort; echo --; "
                   "ls /proc | grep -c '^[0-9]'; echo --; id -u; echo --; "
                   f"for d in /home /root /work /srv /var {paths.KIT}; do test -e $d && echo $d; done; echo")
-        r = subprocess.run(view.view_command(uid, cfg.gid, ro=[cfg.bin_dir], rw=[work], cwd=work, own_etc=cfg.etc)
-                           + ["/bin/sh", "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
+        as_user = dict(user=uid, group=cfg.gid, extra_groups=[]) if cfg.userns else {}
+        r = subprocess.run(view.view_command(uid, cfg.gid, ro=[cfg.bin_dir], rw=[work], cwd=work, own_etc=cfg.etc,
+                                             userns=cfg.userns) + ["/bin/sh", "-c", script],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30, **as_user)
         top, etc, tmp, procs, who, other = r.stdout.decode().split("--\n")
         allowed_top = {"usr", "etc", "proc", "dev", "tmp", *view.TOP_DIRS}
         assert set(top.split()) <= allowed_top, top
