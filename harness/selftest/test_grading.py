@@ -174,7 +174,7 @@ class Planted:
         self.read = [LAB.solution / "echo_server.c", self.other / "solutions" / LAB.name / "echo_server.c",
                      self.zip, hidden / "test_lab01_secret.py", gitdir / "HEAD", KIT / ".git",
                      self.out / "echo_server", "/etc/shadow",
-                     "/root/.bashrc", "/proc/1/environ"]
+                     "/root/.bashrc"]
         self.run = [self.out / "echo_server", self.out / "echo_client"]
 
     def subst(self) -> dict:
