@@ -42,7 +42,8 @@ cgroup. Programs run 5 nicer than the harness and get a small environment.
 
 Untrusted files come in through harness/intake.py (links never followed, bounded).
 
-Environment: SOCKLAB_SANDBOX_MODE=off|user|namespaces (ask for less), SOCKLAB_NPROC (64),
+Environment: SOCKLAB_SANDBOX_MODE=off|user|namespaces (ask for less), SOCKLAB_BWRAP_USERNS=0
+(start bwrap as root and drop to the user with setpriv, even where user namespaces work), SOCKLAB_NPROC (64),
 SOCKLAB_MEMORY_MB (1024 per program), SOCKLAB_RUN_MEMORY_MB (2048 per run), SOCKLAB_TMPFS_MB
 (384), SOCKLAB_NICE (5), SOCKLAB_UID_BASE (61000), SOCKLAB_SANDBOX_TMP (where the run's
 folder is made; default /tmp).

@@ -176,7 +176,7 @@ class Sandbox:
                              nice=env_int("SOCKLAB_NICE", DEFAULT_NICE))
         if mode == "bwrap":
             from .view import userns_works
-            self.config.userns = userns_works()
+            self.config.userns = os.environ.get("SOCKLAB_BWRAP_USERNS", "1") != "0" and userns_works()
         if mode != "off":
             self.config.cgroups = make_run_cgroups(self.root.name, self.config.run_memory_mb,
                                                    nproc * len(uids) + 16)
