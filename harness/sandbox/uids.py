@@ -132,20 +132,32 @@ class UidPool:
         self.uids, self._fds = [], []
 
 
+def live_uids() -> set[int]:
+    """The real user ids of every live process (one pass over /proc)."""
+    found = set()
+    for d in Path("/proc").glob("[0-9]*"):
+        u, state = _proc_uid_state(d)
+        if state != "Z":
+            found.add(u)
+    return found
+
+
 def sweep_locks() -> int:
-    """Remove the lock files that no run holds (left by killed runs); returns how many."""
+    """Remove the lock files that no run holds (left by killed runs), after killing whatever
+    still runs as their user ids; returns how many."""
     removed = 0
     try:
-        names = os.listdir(LOCK_DIR)
+        names = [n for n in os.listdir(LOCK_DIR) if n.isdigit()]
     except OSError:
         return 0
+    live: set[int] | None = None
     for name in names:
-        if not name.isdigit():
-            continue
         fd = _lock(LOCK_DIR / name)
         if fd is None:
             continue
-        kill_uid(int(name))
+        live = live_uids() if live is None else live
+        if int(name) in live:
+            kill_uid(int(name))
         try:
             os.unlink(LOCK_DIR / name)
             removed += 1

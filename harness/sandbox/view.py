@@ -59,9 +59,17 @@ def _toolchain() -> list[str]:
     return args
 
 
+#: Folders of /etc bound as they are (too many files to copy at each run).
+ETC_BOUND = ("alternatives",)
+
+
 def _etc(own_etc: Optional[Path]) -> list[str]:
     if own_etc is not None and own_etc.is_dir():
-        return ["--ro-bind", str(own_etc), "/etc"]      # one mount: a start costs less
+        args = ["--ro-bind", str(own_etc), "/etc"]      # few mounts: a start costs less
+        for name in ETC_BOUND:
+            if (own_etc / name).is_dir() and (Path("/etc") / name).is_dir():
+                args += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
+        return args
     args = ["--dir", "/etc"]
     for name in ETC_FILES:
         p = Path("/etc") / name
@@ -77,7 +85,9 @@ def write_etc(folder: Path, uids: list[int], gid: Optional[int]) -> None:
     for name in ETC_FILES:
         src, dest = Path("/etc") / name, folder / name
         try:
-            if src.is_symlink():
+            if name in ETC_BOUND:
+                dest.mkdir(exist_ok=True)       # a mount point: bound from the host by _etc()
+            elif src.is_symlink():
                 dest.symlink_to(os.readlink(src))
             elif src.is_dir():
                 shutil.copytree(src, dest, symlinks=True)
