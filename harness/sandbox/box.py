@@ -11,6 +11,7 @@ a folder whose lock nobody holds was left by a killed grader, and the next run s
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
 import signal
@@ -224,7 +225,6 @@ class Sandbox:
                 "readonly": ["/tmp"] if Path("/tmp").is_dir() else [],
                 "writable": [str(Path(w).resolve()) for w in writable],
                 "hide": hidden, "scratch": [d for d in SCRATCH_DIRS if Path(d).is_dir()]}
-        import json
         return [shutil.which("unshare") or "unshare", *NS_FLAGS, sys.executable, "-m", "harness.sandbox",
                 "init", "--spec", json.dumps(spec), "--", *cmd]
 
