@@ -66,6 +66,13 @@ from .config import (CONFIG_ENV, DEFAULT_MEMORY_MB, DEFAULT_NICE, DEFAULT_NPROC,
 from .limits import after_test, child_env, is_sanitized, program_defaults  # noqa: F401
 from .uids import LOCK_DIR, UID_BASE, UID_COUNT, UidPool, kill_uid, pids_of_uid  # noqa: F401
 
+#: The import surface of harness.sandbox (what the grader, batch, the plugin and the self-tests use).
+__all__ = ["SCRATCH_DIRS", "Sandbox", "copy_kit_build_files", "private_folder", "reap_strays", "sweep", "build",
+           "cap_text", "CONFIG_ENV", "DEFAULT_MEMORY_MB", "DEFAULT_NICE", "DEFAULT_NPROC", "DEFAULT_RUN_MEMORY_MB",
+           "DEFAULT_TMPFS_MB", "MODE_ENV", "MODES", "NS_FLAGS", "Config", "current", "probe", "after_test",
+           "child_env", "is_sanitized", "program_defaults", "LOCK_DIR", "UID_BASE", "UID_COUNT", "UidPool",
+           "kill_uid", "pids_of_uid", "at_least", "main"]
+
 
 def at_least(mode: str, wanted: str) -> bool:
     """True if `mode` is `wanted` or stronger (MODES, weakest first)."""
