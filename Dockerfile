@@ -19,6 +19,7 @@ RUN apt-get update \
       iproute2 \
       ncat \
       util-linux \
+      bubblewrap \
       procps \
       valgrind \
       tcpdump \

@@ -153,7 +153,7 @@ plots:
 	$(PYTHON) harness/plots.py $(if $(filter command line,$(origin IMPL)),--impl $(IMPL)) $(if $(filter 1,$(UPDATE_FIGURES)),--update-figures)
 
 # ---- Grading at class scale (issue 8): handouts, batch grading, Gradescope. See harness/batch.py,
-# harness/handout.py, harness/autograder/ and harness/sandbox.py (how student code is confined).
+# harness/handout.py, harness/autograder/ and harness/sandbox/ (how student code is confined).
 #   make handout                        dist/socklab-handout.tar.gz and one dist/socklab-labNN-handout.tar.gz
 #                                       per lab (never solutions, mutants or hidden tests), after
 #                                       regenerating .github/workflows/classroom-labNN.yml

@@ -1034,6 +1034,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     work = Path(args.work) if args.work else (out / "work" if args.smoke else KIT / "out" / "bench")
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
+    # The reference programs built here are root's alone: never executable by a sandbox user id.
+    if os.geteuid() == 0:
+        os.chmod(work, 0o700)
+        if (KIT / "out").is_dir():
+            os.chmod(KIT / "out", 0o700)
     _raise_nofile()
     started = time.monotonic()
     machine = machine_line()

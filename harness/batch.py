@@ -17,7 +17,7 @@ Output (default out/batch-LAB, readable by root only when run as root):
     students/NAME/        the prepared sources (src/) and the grader's output (grade/)
 
 Each submission is graded by its own grader process (python -m harness.grade), in its own
-sandbox (harness/sandbox.py), bounded by --timeout: one that fails to compile, hangs,
+sandbox (harness/sandbox/), bounded by --timeout: one that fails to compile, hangs,
 crashes, forks without end or floods its output gets its own score and nothing else.
 
 Resuming: a submission already graded (students/NAME/done.json, for the same sources,
@@ -35,26 +35,18 @@ import re
 import shutil
 import statistics
 import sys
-import tarfile
 import threading
 import time
-import zipfile
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Optional
 
-from . import paths, procs, results, sandbox
+from . import intake, paths, procs, results, sandbox
 
-ARCHIVES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
-#: Limits on what one archive may unpack to (a zip bomb stops here).
-MAX_MEMBER = 2 << 20
-MAX_UNPACKED = 32 << 20
-MAX_MEMBERS = 1000
-#: Bytes of one source file taken from a submission.
-MAX_SOURCE = 1 << 20
+ARCHIVES = intake.ARCHIVES
 #: Version of the way a submission is prepared and graded: a change makes resumed runs regrade.
-FORMAT = 1
+FORMAT = 2
 
 
 # ---- finding and preparing a submission's sources -------------------------------------------
@@ -66,75 +58,6 @@ def safe_name(name: str) -> str:
             break
     clean = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "student"
     return clean[:80]
-
-
-def _safe_member(name: str) -> Optional[PurePosixPath]:
-    """An archive member's path if it stays inside the folder it is unpacked into."""
-    p = PurePosixPath(name.replace("\\", "/"))
-    parts = [x for x in p.parts if x not in ("", ".")]
-    if not parts or p.is_absolute() or ".." in parts or any(x.startswith("/") for x in parts):
-        return None
-    return PurePosixPath(*parts)
-
-
-def unpack(archive: Path, dest: Path) -> list[str]:
-    """Unpack an archive safely: regular files and folders only, no path outside `dest`,
-    no links or devices, within size limits. Returns notes about what was left out."""
-    notes: list[str] = []
-    dest.mkdir(parents=True, exist_ok=True)
-    total = count = 0
-
-    def put(name: str, read) -> None:
-        nonlocal total, count
-        rel = _safe_member(name)
-        if rel is None:
-            notes.append(f"{name}: a path outside the archive, left out")
-            return
-        if count >= MAX_MEMBERS or total >= MAX_UNPACKED:
-            notes.append(f"{name}: the archive is too big, the rest was left out")
-            return
-        data = read()
-        if len(data) > MAX_MEMBER:
-            notes.append(f"{name}: larger than {MAX_MEMBER >> 20} MiB, left out")
-            return
-        target = dest / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if target.is_dir() or target.is_symlink():
-            return
-        target.write_bytes(data)
-        total += len(data)
-        count += 1
-
-    name = archive.name.lower()
-    try:
-        if name.endswith(".zip"):
-            with zipfile.ZipFile(archive) as zf:
-                for info in zf.infolist():
-                    mode = (info.external_attr >> 16) & 0o170000
-                    if info.is_dir():
-                        continue
-                    if mode and mode != 0o100000:
-                        notes.append(f"{info.filename}: not a regular file, left out")
-                        continue
-                    if info.file_size > MAX_MEMBER:
-                        notes.append(f"{info.filename}: larger than {MAX_MEMBER >> 20} MiB, left out")
-                        continue
-                    put(info.filename, lambda i=info: zf.open(i).read(MAX_MEMBER + 1))
-        else:
-            with tarfile.open(archive) as tf:
-                for m in tf:
-                    if m.isdir():
-                        continue
-                    if not m.isreg():
-                        notes.append(f"{m.name}: not a regular file (a link or device?), left out")
-                        continue
-                    if m.size > MAX_MEMBER:
-                        notes.append(f"{m.name}: larger than {MAX_MEMBER >> 20} MiB, left out")
-                        continue
-                    put(m.name, lambda m=m: tf.extractfile(m).read(MAX_MEMBER + 1))
-    except (OSError, zipfile.BadZipFile, tarfile.TarError, EOFError, ValueError) as e:
-        notes.append(f"could not unpack {archive.name}: {e}")
-    return notes
 
 
 def lab_files(lab: paths.Lab) -> list[str]:
@@ -161,13 +84,11 @@ def prepare(lab: paths.Lab, entry: Path, work: Path) -> tuple[Optional[Path], li
 
     Returns (the src folder, or None if the submission holds none of the lab's files; notes).
     """
-    notes: list[str] = []
-    if entry.is_dir():
-        root = entry
-    else:
-        root = work / "unpacked"
-        shutil.rmtree(root, ignore_errors=True)
-        notes += unpack(entry, root)
+    # A folder or an archive, taken in the same way (harness/intake.py): no link followed,
+    # bounded, names checked; everything after works on this private copy.
+    root = work / "unpacked"
+    shutil.rmtree(root, ignore_errors=True)
+    notes = intake.take(entry, root)
     wanted = lab_files(lab)
     found = find_sources(root, wanted)
     src = work / "src"
@@ -176,13 +97,7 @@ def prepare(lab: paths.Lab, entry: Path, work: Path) -> tuple[Optional[Path], li
     if found is None:
         notes.append(f"none of the lab's files ({', '.join(wanted)}) was found in the submission")
         return None, notes
-    for p in sorted(found.iterdir()):
-        if p.suffix in (".c", ".h") and p.is_file() and not p.is_symlink():
-            data = p.read_bytes()[: MAX_SOURCE + 1]
-            if len(data) > MAX_SOURCE:
-                notes.append(f"{p.name}: larger than {MAX_SOURCE >> 20} MiB, left out")
-                continue
-            (src / p.name).write_bytes(data)
+    notes += intake.copy_tree(found, src, want=lambda name: name.endswith((".c", ".h")), recurse=False)
     for name in wanted:
         if not (src / name).exists():
             shutil.copy2(lab.skeleton / name, src / name)
@@ -442,6 +357,7 @@ def run(opts: argparse.Namespace) -> int:
         print(f"grade-batch: no folder {subs}", file=sys.stderr)
         return 2
     out = Path(opts.out or paths.KIT / "out" / f"batch-{lab.id}").resolve()
+    sandbox.private_folder(paths.KIT / "out")   # as root 0700, like everything the kit builds there
     (out / "students").mkdir(parents=True, exist_ok=True)
     (out / "feedback").mkdir(exist_ok=True)
     if os.geteuid() == 0:

@@ -103,21 +103,22 @@ def tidy(log: str, src: Path) -> str:
 
 def build_lab(lab: paths.Lab, src: Path, out: Path, sanitize: bool = True, timeout: float = 120,
               limits=None, makefile: Optional[Path] = None, env: Optional[dict] = None,
-              cwd: Optional[Path] = None) -> Build:
+              cwd: Optional[Path] = None, wrapper: tuple = ()) -> Build:
     """Compile each of the lab's programs from `src` into `out` with the kit's own Makefile.
 
     The kit's Makefile (never the submission's) decides the flags: -Werror, and ASan + UBSan
     unless `sanitize` is False. Each program is its own `make` run (two at a time), with its
     own log: one that fails leaves the others usable. Returns a Build; `ok` is True only if
     every program built. The grader's sandbox passes `limits` (procs.Limits, with the user to
-    build as), a copy of the kit's `makefile`, a small `env` and a `cwd` (see sandbox.build).
+    build as), a copy of the kit's `makefile`, a small `env`, a `cwd` and a `wrapper` (the
+    command that puts make in the sandbox's allow-list view: see sandbox.build).
     """
     out.mkdir(parents=True, exist_ok=True)
     if not src.is_dir():
         return Build(lab, src, out, False, f"no such folder: {src}")
     mk = makefile or lab.makefile
     progs = programs_of(lab, mk)
-    base = ["make", "--no-print-directory", "-s", "-f", str(mk), f"SRCDIR={src}", f"OUT={out}",
+    base = [*wrapper, "make", "--no-print-directory", "-s", "-f", str(mk), f"SRCDIR={src}", f"OUT={out}",
             f"SANITIZE={1 if sanitize else 0}", "-B"]
 
     def one(target: str) -> tuple[bool, str]:

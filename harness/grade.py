@@ -27,8 +27,9 @@ earliest handout step whose tests fail and the TODO that blocks it. Exit status:
 full marks; 1 otherwise; 2 for bad arguments.
 
 Student code is untrusted: the build and every program run in the sandbox of
-harness/sandbox.py (as root: an unprivileged user of their own, and fresh network, PID and
-mount namespaces; otherwise rlimits only). The first line of output names the mode.
+harness/sandbox/ (as root: an unprivileged user of their own, the run's own network, PID
+and mount namespaces, and bubblewrap's allow-list view of the files; otherwise rlimits
+only). The first lines of output name the mode and what it does not protect.
 """
 from __future__ import annotations
 
@@ -99,6 +100,10 @@ def pytest_command(lab: paths.Lab, out: Path, modules: list[Path], jobs: int, se
     if jobs > 1:
         cmd += ["-n", str(jobs)]
     return cmd
+
+
+#: Bytes of a child's output kept in its log (pytest.log, a batch's grade.txt): the rest is cut.
+LOG_CAP = 8 << 20
 
 
 #: Lines of one test's message shown on the console in a cause's block (the rest: results.json, pytest.log).
@@ -306,6 +311,8 @@ def grade(args: argparse.Namespace) -> int:
     src = paths.resolve_impl(lab, args.impl)
     tag = {lab.skeleton.resolve(): "labs", lab.solution.resolve(): "solutions"}.get(src.resolve(), "path")
     out = Path(args.out or paths.KIT / "out" / f"grade-{lab.id}-{tag}").resolve()
+    if not args.inside_sandbox:
+        sandbox.private_folder(paths.KIT / "out")
     started = time.monotonic()
     if args.inside_sandbox:
         # The second half of a namespaces run: the outer grader has set everything up.
@@ -341,7 +348,7 @@ def grade(args: argparse.Namespace) -> int:
     hidden = hidden_modules(lab, hidden_dir)
     box = sandbox.Sandbox(jobs=max(1, args.jobs), enabled=not args.no_sandbox)
     try:
-        print(box.config.describe(), flush=True)
+        print(box.describe(), flush=True)
         for note in box.prepare(lab, src):
             print(f"note: {note}")
         # Instructors' hidden tests: a private copy, which pytest (as root) reads; the original
@@ -354,7 +361,7 @@ def grade(args: argparse.Namespace) -> int:
                 copies.append(out / "hidden" / m.name)
             if (hidden[0].parent / "conftest.py").is_file():
                 shutil.copy2(hidden[0].parent / "conftest.py", out / "hidden" / "conftest.py")
-        if box.mode != "namespaces":
+        if not box.config.outer_namespaces:
             if hidden and box.mode == "user" and Path(hidden_dir).stat().st_mode & 0o005:
                 print(f"note: without namespaces the student's programs can read {hidden_dir}: "
                       f"make it root-only (chmod 700) to keep the hidden tests hidden")
@@ -366,7 +373,7 @@ def grade(args: argparse.Namespace) -> int:
                  "--timeout", f"{max(10.0, args.timeout - (time.monotonic() - started)):.1f}",
                  "--source-label", str(src), "--inside-sandbox"]
         rc = procs.run_bounded(box.command(inner, writable, hide), args.timeout + 30, cwd=paths.KIT,
-                               env=sandbox.child_env(box.config)).rc
+                               env=sandbox.child_env(box.config), die_with_parent=True).rc
         data = results.load(out / "results.json")
         if rc in (0, 1) and data is not None:
             return rc  # the run inside reported (and wrote results.json) itself
@@ -420,8 +427,9 @@ def run_grading(lab: paths.Lab, src: Path, out: Path, args: argparse.Namespace, 
     budget = max(10.0, args.timeout - (time.monotonic() - started))
     rc = procs.run_bounded(pytest_command(lab, out, modules, args.jobs, args.k, bin_dir=cfg.bin_dir, extra=extra,
                                           exitfirst=args.x, last_failed=args.lf),
-                           budget, log=log, cwd=paths.KIT, env=env).rc
-    if cfg.mode != "namespaces":
+                           budget, log=log, cwd=paths.KIT, env=env,
+                           log_cap=LOG_CAP, die_with_parent=True).rc
+    if not cfg.outer_namespaces:
         for stray in sandbox.reap_strays(cfg.root):
             print(f"note: killed a program left running: {stray}")
     data = results.load(out / "results.json") or {"tests": []}
@@ -474,7 +482,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pcap", action="store_true",
                     help="keep each failing test's loopback traffic as a .pcap in OUT/evidence (tcpdump, root)")
     ap.add_argument("--no-sandbox", action="store_true",
-                    help="run student programs as this user, without namespaces (see harness/sandbox.py)")
+                    help="run student programs as this user, without namespaces (see harness/sandbox/)")
     ap.add_argument("--hide", action="append", metavar="DIR",
                     help="a folder the student's code must not read (namespaces mode); repeatable")
     ap.add_argument("--results-json", action="append", metavar="PATH",

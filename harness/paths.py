@@ -69,7 +69,8 @@ def resolve_impl(lab: Lab, impl: str) -> Path:
         return lab.skeleton
     if impl in ("solutions", "solution", "reference"):
         return lab.solution
-    path = Path(impl).expanduser().resolve()
+    # Absolute, but links not resolved: a submission's link is refused at intake (harness/intake.py).
+    path = Path(os.path.abspath(Path(impl).expanduser()))
     for candidate in (path / "labs" / lab.name, path / lab.name):
         if candidate.is_dir():
             return candidate

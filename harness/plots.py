@@ -208,7 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     import matplotlib.pyplot as plt
 
     print(f"plots: measuring {code}, built without sanitizers", flush=True)
-    build = build_lab(lab, src, KIT / "out" / "plots" / "build", sanitize=False)
+    # Under out/, root's alone (0700) when run as root: the reference programs are for nobody else.
+    from harness.sandbox import private_folder
+    build = build_lab(lab, src, private_folder(KIT / "out") / "plots" / "build", sanitize=False)
     if not build.ok:
         sys.exit(f"plots: the build of {code} failed:\n{build.log}")
     binary = build.path("sockopt_lab")

@@ -190,7 +190,7 @@ class Spawner:
         path = self.build.path(prog)
         if os.environ.get("SOCKLAB_VALGRIND") == "1":
             kwargs["wrapper"] = VALGRIND + list(kwargs.get("wrapper", ()))
-        # Under the grader: the sandbox's user id, limits, working folder (harness/sandbox.py).
+        # Under the grader: the sandbox's user id, limits, working folder, view (harness/sandbox/).
         kwargs = sandbox.program_defaults(path, kwargs)
         try:
             p = Program([str(path), *map(str, args)], name=kwargs.pop("name", prog), **kwargs)
@@ -284,15 +284,41 @@ def fragmenting_proxy():
 
 
 # ---- reports -----------------------------------------------------------------------------
-#: Bytes of each program's output kept as evidence: a program that floods its output must
-#: not fill the grader's disk (a batch keeps the evidence of every failing test).
-EVIDENCE_CAP = 1 << 20
+#: Bytes of output kept as evidence, per program stream, per test and per run: a program that
+#: floods its output must not fill the grader's disk (a batch keeps the evidence of every
+#: failing test). What is over is cut, with a "[... N bytes cut]" marker.
+EVIDENCE_CAP = 256 << 10
+EVIDENCE_TEST_CAP = 1 << 20
+EVIDENCE_RUN_CAP = 8 << 20
+#: Characters of one test's report (message, each section) kept for junit.xml, results.json
+#: and pytest.log.
+REPORT_CAP = 64 << 10
 
 
-def _capped(data: bytes) -> bytes:
-    if len(data) <= EVIDENCE_CAP:
+def _capped(data: bytes, cap: int = EVIDENCE_CAP) -> bytes:
+    if len(data) <= cap:
         return data
-    return data[:EVIDENCE_CAP] + b"\n[... %d more bytes not kept]\n" % (len(data) - EVIDENCE_CAP)
+    return data[:cap] + b"\n[... %d bytes cut]\n" % (len(data) - cap)
+
+
+def _cap_text(text: str, cap: int = REPORT_CAP) -> str:
+    if len(text) <= cap:
+        return text
+    return text[: cap // 2] + f"\n[... {len(text) - cap} bytes cut]\n" + text[-cap // 2:]
+
+
+def _cap_report(report: pytest.TestReport) -> None:
+    """One test's report within REPORT_CAP, in every place it is written."""
+    if report.longrepr is not None and len(report.longreprtext) > REPORT_CAP:
+        report.longrepr = _cap_text(report.longreprtext)
+    report.sections = [(title, _cap_text(body)) for title, body in report.sections]
+
+
+def _folder_bytes(folder: Path) -> int:
+    try:
+        return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    except OSError:
+        return 0
 
 
 def _evidence_dir(item: pytest.Item) -> Optional[Path]:
@@ -439,12 +465,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         if where:
             try:
                 where.mkdir(parents=True, exist_ok=True)
+                room = min(EVIDENCE_TEST_CAP, max(0, EVIDENCE_RUN_CAP - _folder_bytes(where.parent)))
                 for i, p in enumerate(programs):
                     stem = f"{i}-{paths.evidence_name(p.name)}"
-                    (where / f"{stem}.stdout").write_bytes(_capped(p.stdout))
-                    (where / f"{stem}.stderr").write_bytes(_capped(p.stderr))
+                    for kind, data in (("stdout", p.stdout), ("stderr", p.stderr)):
+                        kept = _capped(data, min(EVIDENCE_CAP, room))
+                        room = max(0, room - min(len(data), EVIDENCE_CAP))
+                        (where / f"{stem}.{kind}").write_bytes(kept)
                     (where / f"{stem}.cmd").write_text(textsafe.printable(" ".join(p.argv)) + f"\n{p.exit_text()}\n")
             except OSError as e:
                 report.sections.append((LOG_ONLY + "evidence", f"could not keep the evidence: {e}"))
             else:
                 report.sections.append(("evidence", where.name))
+    _cap_report(report)
+

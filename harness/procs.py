@@ -69,8 +69,9 @@ class Limits:
 
     uid, gid: when set (the grader runs as root), the program drops to this unprivileged
     user and group, with no supplementary groups and no way back (PR_SET_NO_NEW_PRIVS),
-    after the limits are set. See harness/sandbox.py.
+    after the limits are set. See harness/sandbox/.
     nice: added to the program's nice value (a program that spins yields to the harness).
+    cgroups: cgroup folders the program joins before exec (harness/sandbox/limits.py).
     """
 
     cpu_s: Optional[int] = 60
@@ -83,9 +84,16 @@ class Limits:
     uid: Optional[int] = None
     gid: Optional[int] = None
     nice: Optional[int] = None
+    cgroups: tuple = ()
 
     def apply(self) -> None:
         """Set the limits in the calling process (runs in the child, before exec)."""
+        for cg in self.cgroups:
+            fd = os.open(os.path.join(cg, "cgroup.procs"), os.O_WRONLY)
+            try:
+                os.write(fd, str(os.getpid()).encode())
+            finally:
+                os.close(fd)
         pairs = [
             (resource.RLIMIT_CPU, self.cpu_s),
             (resource.RLIMIT_FSIZE, self.fsize),
@@ -194,6 +202,21 @@ class _Capture:
 StdinSpec = Union[None, bytes, str, Path, int]
 
 
+class _SignalStatusPopen(subprocess.Popen):
+    """A Popen whose exit status 128+N (how a wrapper such as bwrap reports that the program
+    died of signal N) reads as -N, like a program run directly."""
+
+    @staticmethod
+    def _as_signal(rc: Optional[int]) -> Optional[int]:
+        return -(rc - 128) if rc is not None and 128 < rc < 128 + 65 else rc
+
+    def poll(self):
+        return self._as_signal(super().poll())
+
+    def wait(self, timeout=None):
+        return self._as_signal(super().wait(timeout))
+
+
 class Program:
     """A program under test, in its own process group.
 
@@ -206,6 +229,11 @@ class Program:
         limits: resource limits (Limits); None for none.
         wrapper: a command prefix (for example a sandbox: unshare, setpriv).
         stdout_cap: bytes of stdout kept in memory (default 64 MiB); stderr keeps 1 MiB.
+        signal_status: the wrapper reports death by signal N as exit status 128+N (bwrap).
+        depth: how many generations below the started process the program itself runs (2
+            under bwrap, whose monitor forks the PID namespace's init, which forks the program):
+            `pid` is then the program's, for /proc/PID, and its process group (a new one: bwrap
+            --new-session) is what send_signal() signals (SIGKILL goes to the wrapper's too).
     """
 
     def __init__(
@@ -219,6 +247,8 @@ class Program:
         limits: Optional[Limits] = None,
         wrapper: Sequence[str] = (),
         stdout_cap: int = 64 << 20,
+        signal_status: bool = False,
+        depth: int = 0,
     ):
         self.argv = [str(a) for a in argv]
         self.name = name or Path(self.argv[0]).name
@@ -242,7 +272,7 @@ class Program:
         #: announce "listening on" (a server), and did a test wait for its end (wait())?
         self.was_ready = False
         self.awaited = False
-        self.proc = subprocess.Popen(
+        self.proc = (_SignalStatusPopen if signal_status else subprocess.Popen)(
             list(wrapper) + self.argv,
             stdin=stdin_arg,
             stdout=subprocess.PIPE,
@@ -254,6 +284,8 @@ class Program:
             close_fds=True,
         )
         self.pgid = self.proc.pid
+        self._depth = depth
+        self._inner: Optional[int] = None
         self._out = _Capture(self.proc.stdout, stdout_cap)
         self._err = _Capture(self.proc.stderr, 1 << 20)
         if self._stdin_bytes is not None:
@@ -287,7 +319,18 @@ class Program:
     # ---- output ----------------------------------------------------------------------
     @property
     def pid(self) -> int:
-        return self.proc.pid
+        """The program's process id (below its wrapper, if it has one that forks: see `depth`)."""
+        if not self._depth:
+            return self.proc.pid
+        if self._inner is None:
+            pid = self.proc.pid
+            for _ in range(self._depth):
+                kids = _children(pid)
+                if not kids:
+                    return self.proc.pid
+                pid = kids[0]
+            self._inner = pid
+        return self._inner
 
     @property
     def stdout(self) -> bytes:
@@ -389,10 +432,20 @@ class Program:
     def send_signal(self, sig: int) -> None:
         """Send `sig` to the program's whole process group."""
         self.signals_sent.append(sig)
-        try:
-            os.killpg(self.pgid, sig)
-        except ProcessLookupError:
-            pass
+        groups = [self.pgid]
+        if self._depth and self.pid != self.proc.pid:
+            # The program's own group (its wrapper's PID-namespace init leads it, and only
+            # SIGKILL reaches an init from outside); the wrapper itself gets SIGKILL only.
+            try:
+                inner = os.getpgid(self.pid)
+            except OSError:
+                inner = self.pgid
+            groups = [inner] + ([self.pgid] if sig == signal.SIGKILL and inner != self.pgid else [])
+        for g in groups:
+            try:
+                os.killpg(g, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
 
     def stop(self, sig: int = signal.SIGTERM, grace: float = 1.0) -> int:
         """Signal the group, wait `grace` s, then SIGKILL the group; always reaps. Returns the exit code."""
@@ -477,6 +530,15 @@ class Program:
         return f"--- {command} ({self.exit_text()}) ---\n{body}"
 
 
+def _children(pid: int) -> list[int]:
+    """The child process ids of `pid`, oldest first."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return sorted(int(x) for x in f.read().split())
+    except (OSError, ValueError):
+        return []
+
+
 def open_fds(pid: int) -> int:
     """How many file descriptors process `pid` has open (from /proc/PID/fd); -1 if unknown."""
     try:
@@ -529,20 +591,58 @@ class Finished:
         return self.rc is None
 
 
+def _pump(src, dest, cap: int) -> None:
+    """Copy `src` to `dest` in chunks up to `cap` bytes, count the rest, then say how much was cut."""
+    kept = cut = 0
+    while True:
+        chunk = src.read1(65536) if hasattr(src, "read1") else src.read(65536)
+        if not chunk:
+            break
+        room = max(0, cap - kept)
+        if room:
+            dest.write(chunk[:room])
+            dest.flush()
+        kept += min(room, len(chunk))
+        cut += len(chunk) - min(room, len(chunk))
+    if cut:
+        dest.write(b"\n[... %d bytes cut]\n" % cut)
+        dest.flush()
+
+
+def _die_with_parent() -> None:
+    """In the child: SIGKILL when the grader dies (even by SIGKILL), so that no run outlives it."""
+    import ctypes
+    ctypes.CDLL(None).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+
+
 def run_bounded(cmd: Sequence[str], timeout: float, *, log: Optional[Path] = None, capture: bool = False,
                 stdout_file: Optional[Path] = None, cwd: Optional[Path] = None, env: Optional[dict] = None,
-                preexec_fn: Optional[Callable[[], None]] = None, grace: float = 0.0) -> Finished:
+                preexec_fn: Optional[Callable[[], None]] = None, grace: float = 0.0,
+                log_cap: Optional[int] = None, die_with_parent: bool = False) -> Finished:
     """Run `cmd` in its own process group, stdin from /dev/null; after `timeout` s, end the group
     (`grace` s after SIGTERM, then SIGKILL: see kill_group). The group is killed when the command
     ends too, so nothing it started outlives it.
 
-    Output: appended to `log` (stdout and stderr), or stdout to `stdout_file`, or both kept in
-    memory with `capture` (stderr always, then), or else inherited from this process.
+    Output: appended to `log` (stdout and stderr; at most `log_cap` bytes when given, then a
+    "[... N bytes cut]" line), or stdout to `stdout_file`, or both kept in memory with `capture`
+    (stderr always, then), or else inherited from this process. `die_with_parent`: the command
+    is killed if this process dies (PR_SET_PDEATHSIG; a grader's child pytest, for example).
     """
+    if die_with_parent:
+        inner = preexec_fn
+
+        def preexec_fn() -> None:  # noqa: F811 (wraps the caller's)
+            _die_with_parent()
+            if inner:
+                inner()
     started = time.monotonic()
+    pump = None
     with contextlib.ExitStack() as stack:
         stdout = stderr = None
-        if log is not None:
+        if log is not None and log_cap is not None:
+            stdout, stderr = subprocess.PIPE, subprocess.STDOUT
+            sink = stack.enter_context(open(log, "ab"))
+        elif log is not None:
             stdout, stderr = stack.enter_context(open(log, "ab")), subprocess.STDOUT
         else:
             if stdout_file is not None:
@@ -553,16 +653,26 @@ def run_bounded(cmd: Sequence[str], timeout: float, *, log: Optional[Path] = Non
                 stderr = subprocess.PIPE
         p = subprocess.Popen(list(cmd), stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, cwd=cwd,
                              env=env, start_new_session=True, preexec_fn=preexec_fn)
+        if log is not None and log_cap is not None:
+            pump = threading.Thread(target=_pump, args=(p.stdout, sink, log_cap), daemon=True)
+            pump.start()
         rc: Optional[int] = None
         try:
-            out, err = p.communicate(timeout=timeout)
-            rc = p.returncode
+            if pump is not None:
+                rc = p.wait(timeout)
+                out = err = None
+            else:
+                out, err = p.communicate(timeout=timeout)
+                rc = p.returncode
         except subprocess.TimeoutExpired:
             kill_group(p, grace)
-            out, err = p.communicate()
+            out, err = (None, None) if pump is not None else p.communicate()
         finally:
             ended = time.monotonic()
             kill_group(p)
+            if pump is not None:
+                p.wait()
+                pump.join(5)
     if stdout_file is not None:
         out = Path(stdout_file).read_bytes()
     return Finished(rc, out or b"", err or b"", ended - started)

@@ -5,7 +5,8 @@
 
 The zip holds, at its root, setup.sh and run_autograder (Gradescope's two required files),
 and socklab/: the lab's handout (never solutions or mutants), the hidden tests in
-socklab/hidden/, and socklab/autograder.json (lab, time bound, jobs). Upload it as the
+socklab/hidden/, and socklab/autograder.json (lab, time bound, jobs). The zip is mode 0600:
+it holds the hidden tests. Upload it as the
 assignment's autograder ("Zip file upload"); set Gradescope's own timeout above --timeout.
 """
 from __future__ import annotations
@@ -44,7 +45,10 @@ def build(lab: paths.Lab, hidden: Optional[Path], out: Path, timeout: float, job
         print(f"autograder: warning: no test_lab{lab.id}*.py in {hidden}", file=sys.stderr)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
-    with zipfile.ZipFile(tmp, "w") as zf:
+    # The zip holds the hidden tests: the instructor's alone (0600) from the first byte.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w") as zf:
         _add(zf, "setup.sh", (HERE / "setup.sh").read_bytes(), executable=True)
         _add(zf, "run_autograder", (HERE / "run_autograder").read_bytes(), executable=True)
         for rel in files:

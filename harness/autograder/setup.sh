@@ -24,6 +24,7 @@ if ! "$PY" -m harness.compat; then
     "$PY" -m harness.compat
 fi
 # The grader runs student programs as unprivileged user ids (61000 and up): no account is
-# needed for a numeric id. Namespaces need a container that allows unshare(2); where it does
-# not, the grader says so and keeps the other protections.
+# needed for a numeric id. Namespaces and bubblewrap's allow-list view need a container that
+# allows unshare(2) and mount(2); where it does not, the grader says so and keeps the other
+# protections.
 "$PY" -c 'import harness.plugin' && echo "socklab: setup done"

@@ -22,10 +22,12 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tarfile
+import tempfile
 import threading
 import time
 import zipfile
@@ -65,15 +67,15 @@ def submission(dest: Path, hostile: str | None = None, subst: dict | None = None
 
 
 def grade(src: Path, out: Path, select: str | None = QUICK, timeout: float = 120, jobs: int = 1,
-          extra: tuple = ()) -> tuple[int, dict, float, str]:
+          extra: tuple = (), env: dict | None = None, quiet: bool = True) -> tuple[int, dict, float, str]:
     """Run the grader like an instructor; returns (exit status, results.json, seconds, output)."""
     cmd = [PYTHON, "-m", "harness.grade", "--lab", LAB.id, "--impl", str(src), "--out", str(out),
-           "--jobs", str(jobs), "--quiet", "--timeout", str(timeout), *extra]
+           "--jobs", str(jobs), *(["--quiet"] if quiet else []), "--timeout", str(timeout), *extra]
     if select:
         cmd += ["-k", select]
     t0 = time.monotonic()
     r = subprocess.run(cmd, cwd=KIT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                       timeout=timeout + 90, start_new_session=True)
+                       timeout=timeout + 90, start_new_session=True, env=dict(os.environ, **(env or {})))
     seconds = time.monotonic() - t0
     data = json.loads((out / "results.json").read_text()) if (out / "results.json").is_file() else {"tests": []}
     output = r.stdout.decode("utf-8", "replace")
@@ -129,23 +131,108 @@ class Canary:
 
 
 # ---- the hostile corpus -----------------------------------------------------------------------
-@pytest.mark.timeout(200)
+#: Escapes that must never reach a terminal or a file raw (issue 12): ESC, CR, BEL, BS, 8-bit CSI.
+RAW_ESCAPES = re.compile("[\x1b\r\x07\x08\x9b]")
+
+
+def _needs(needs: str) -> str | None:
+    """Why a case cannot run on this machine (None: it can)."""
+    if needs in ("root", "namespaces", "bwrap") and not sandbox.at_least(MODE, "user" if needs == "root" else needs):
+        return f"needs the grader's {needs} sandbox (this machine gives {MODE}: {WHY})"
+    if needs == "cgroups" and (MODE == "off" or sandbox.limits.cgroup_kind() is None):
+        return "needs cgroups with a memory and a pids controller (and root)"
+    return None
+
+
+class Planted:
+    """What a spy must never reach, planted for one test: another checkout of the kit (world-
+    readable, outside the kit), a Gradescope zip with hidden tests in it, reference programs
+    under the kit's out/. Removed afterwards."""
+
+    def __init__(self):
+        base = Path("/srv") if os.access("/srv", os.W_OK) else Path("/var/tmp")
+        self.other = Path(tempfile.mkdtemp(prefix="socklab-other-checkout-", dir=base))
+        os.chmod(self.other, 0o755)
+        shutil.copytree(LAB.solution, self.other / "solutions" / LAB.name,
+                        ignore=shutil.ignore_patterns("mutants", "build"))
+        hidden = self.other / "hidden"
+        hidden.mkdir()
+        (hidden / "test_lab01_secret.py").write_text("# SECRET-HIDDEN-TEST\nLAB = '01'\n")
+        self.zip = self.other / "dist" / "autograder-lab01.zip"
+        subprocess.run([PYTHON, "-m", "harness.autograder.build", "--lab", "01", "--hidden", str(hidden),
+                        "--out", str(self.zip)], cwd=KIT, check=True, stdout=subprocess.DEVNULL, timeout=120)
+        for dirpath, dirnames, files in os.walk(self.other):
+            for n in dirnames:
+                os.chmod(Path(dirpath) / n, 0o755)
+            for n in files:
+                if not n.endswith(".zip"):
+                    os.chmod(Path(dirpath) / n, 0o644)   # as a careless checkout would be
+        from harness.plugin import build_lab
+        self.out = sandbox.private_folder(KIT / "out") / f"hostile-ref-{os.getpid()}-{time.monotonic_ns()}"
+        b = build_lab(LAB, LAB.solution, self.out, sanitize=False)
+        assert b.ok, b.log
+        git = KIT / ".git"
+        gitdir = Path(git.read_text().split("gitdir:", 1)[1].strip()) if git.is_file() else git
+        self.gitdir = gitdir
+        self.read = [LAB.solution / "echo_server.c", self.other / "solutions" / LAB.name / "echo_server.c",
+                     self.zip, hidden / "test_lab01_secret.py", gitdir / "HEAD", KIT / ".git",
+                     self.out / "echo_server", "/etc/shadow",
+                     "/root/.bashrc"]
+        self.run = [self.out / "echo_server", self.out / "echo_client"]
+
+    def subst(self) -> dict:
+        c = lambda paths: ", ".join(json.dumps(str(p)) for p in paths)  # noqa: E731
+        return {"READ": c(self.read), "RUN": c(self.run), "GITDIR": str(self.gitdir)}
+
+    def close(self) -> None:
+        shutil.rmtree(self.other, ignore_errors=True)
+        shutil.rmtree(self.out, ignore_errors=True)
+
+
+def hostile_source(case: str, dest: Path, spec: dict, subst: dict) -> Path:
+    """The submission of one hostile case in `dest` (the folder to grade)."""
+    setup = spec.get("setup")
+    if setup == "symlink-dir":
+        dest.mkdir()
+        (dest / LAB.name).symlink_to(LAB.solution)
+        return dest
+    if setup == "symlink-files":
+        dest.mkdir()
+        for f in LAB.solution.iterdir():
+            if f.is_file():
+                (dest / f.name).symlink_to(f)
+        return dest
+    if setup == "include-other":
+        src = submission(dest, base=LAB.skeleton)
+        other = Path(subst["OTHER"]) / "solutions" / LAB.name
+        for name in ("echo_server.c", "echo_client.c", "netio.c"):
+            (src / name).write_text(f'#include "{other / name}"\n')
+        return src
+    return submission(dest, case, subst)
+
+
+@pytest.mark.timeout(240)
 @pytest.mark.parametrize("case", CASES)
 def test_hostile_submission(case, tmp_path):
     spec = json.loads((HOSTILE / case / "expect.json").read_text())
-    needs = spec.get("needs", "nothing")
-    if needs == "root" and MODE == "off":
-        pytest.skip(f"{case} needs the grader's root sandbox ({WHY})")
-    if needs == "namespaces" and MODE != "namespaces":
-        pytest.skip(f"{case} needs the grader's namespaces ({WHY})")
+    why = _needs(spec.get("needs", "nothing"))
+    if why:
+        pytest.skip(f"{case} {why}")
     canary = Canary() if case == "canary" else None
+    planted = Planted() if spec.get("setup") in ("spy", "include-other") else None
     try:
-        src = submission(tmp_path / "src", case, {"CANARY_PORT": canary.port if canary else 9})
+        subst = {"CANARY_PORT": canary.port if canary else 9, **spec.get("subst", {})}
+        if planted:
+            subst.update(planted.subst(), OTHER=str(planted.other))
+        src = hostile_source(case, tmp_path / "src", spec, subst)
         out = tmp_path / "out"
-        rc, data, seconds, output = grade(src, out, spec["select"], timeout=spec.get("timeout", 120))
+        rc, data, seconds, output = grade(src, out, spec["select"], timeout=spec.get("timeout", 120),
+                                          env=spec.get("env"), quiet=not spec.get("escapes"))
     finally:
         if canary:
             canary.close()
+        if planted:
+            planted.close()
     passed, failed = outcome(data)
     assert passed == set(spec["pass"]) and failed == set(spec["fail"]), (
         f"hostile submission {case!r} ({spec['what']}): expected to pass {spec['pass']} and fail "
@@ -158,22 +245,41 @@ def test_hostile_submission(case, tmp_path):
     # Nothing the student's code wrote can stand in for the harness's observations.
     text = (out / "results.json").read_text()
     assert "HACKED" not in text and "1000" not in json.dumps(data.get("score"))
-    if (out / "junit.xml").is_file():
-        assert "HACKED" not in (out / "junit.xml").read_text()
+    junit = (out / "junit.xml").read_text(errors="replace") if (out / "junit.xml").is_file() else ""
+    assert "HACKED" not in junit
+    if spec.get("report"):
+        outputs = "\n".join(t["output"] for t in data["tests"])
+        assert spec["report"] in outputs and "LEAK" not in outputs, f"{case}: the submission reached what it " \
+            f"must not:\n" + "\n".join(l for l in outputs.splitlines() if "hostile:" in l)
+    assert "SECRET-HIDDEN-TEST" not in text + junit + output
+    if spec.get("escapes"):
+        where = {"the grader's output": output, "results.json": text, "junit.xml": junit}
+        raw = [k for k, v in where.items() if RAW_ESCAPES.search(v.replace("\r\n", "\n"))]
+        if raw and not any("textsafe" in (KIT / "harness" / f).read_text()
+                           for f in ("results.py", "grade.py", "feedback.py", "procs.py", "plugin.py")):
+            pytest.xfail(f"raw escapes in {raw}: harness/textsafe.printable is not applied yet")
+        assert not raw, f"{case}: raw escape sequences reached {raw}"
     if MODE != "off":
         owners = {p.stat().st_uid for p in out.rglob("*")}
         assert owners <= {0}, f"{case}: files in the output folder owned by {owners}"
     assert (KIT / "harness" / "tests" / "test_lab01.py").is_file()
+    # Output caps (issue 12): per program, per test and per run, with "[... N bytes cut]".
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
-    assert size < 32 << 20, f"{case}: the output folder holds {size >> 20} MiB"
+    assert size < 16 << 20, f"{case}: the output folder holds {size >> 20} MiB"
+    for name, cap in (("junit.xml", 1 << 20), ("results.json", 1 << 20), ("pytest.log", (8 << 20) + 4096)):
+        if (out / name).is_file():
+            assert (out / name).stat().st_size <= cap, f"{case}: {name} holds {(out / name).stat().st_size} bytes"
     if canary:
         assert not canary.hits, f"the submission reached the host's loopback: {canary.hits}"
 
 
 def test_corpus_covers_the_issue():
-    """The corpus has every kind of hostile submission issue 8 names."""
+    """The corpus has every kind of hostile submission issues 8 and 12 name."""
     assert {"forkbomb", "flood", "sleeper", "sigterm", "tamper", "canary", "deleter", "ports",
             "escape"} <= set(CASES)
+    # ...and every attack of issue 12 (the batch ones are in test_batch_*).
+    assert {"spy", "symlink-dir", "symlink-files", "include-other", "memchild", "stderr-flood",
+            "ansi"} <= set(CASES)
 
 
 # ---- the sandbox, seen from a test ----------------------------------------------------------
@@ -212,9 +318,90 @@ def test_sandbox_as_a_program_sees_it(tmp_path):
     report = eval(m.group(1))  # noqa: S307 (what our own probe wrote)
     assert report["uid"] >= sandbox.UID_BASE and report["nonewprivs"], report
     assert report["nproc"] == str(sandbox.DEFAULT_NPROC) and report["cwd_owner"] == report["uid"], report
-    if MODE == "namespaces":
+    if sandbox.at_least(MODE, "namespaces"):
         assert report["interfaces"] == ["lo"], report
         assert report["solutions"] == [], report
+
+
+@pytest.mark.timeout(120)
+def test_sandbox_housekeeping(tmp_path):
+    """A run removes its folder and its user ids' lock files; a SIGKILLed grader's folder and
+    locks are swept by the next run; the run's folders are private (0750 root:run, 0700 work)."""
+    if MODE == "off":
+        pytest.skip(f"the sandbox is off here ({WHY})")
+    rc, data, seconds, output = grade(LAB.solution, tmp_path / "out", "server_one_message")
+    folder = sandbox_folder(output)
+    uids = re.search(r"user ids ([\d, ]+)", output).group(1).replace(" ", "").split(",")
+    assert data["tests"] and not Path(folder).exists(), output
+    assert not [u for u in uids if (sandbox.LOCK_DIR / u).exists()], "lock files left after the run"
+    # A grader killed with SIGKILL while its tests run.
+    hidden = tmp_path / "hidden"
+    hidden.mkdir()
+    (hidden / "test_lab01_wait.py").write_text(
+        "import os, time, pytest\nLAB = '01'\n\n@pytest.mark.points(1)\ndef test_wait(spawn):\n"
+        "    spawn.server('echo_server', '-b', '127.0.0.1', '-p', '0')\n"
+        "    root = os.environ['TMPDIR'].rsplit('/run/', 1)[0]\n"
+        "    st = os.stat(root)\n"
+        "    work = [p for p in os.listdir(root + '/run') if p.startswith('work-')]\n"
+        f"    open({str(tmp_path / 'o2' / 'modes.txt')!r}, 'w').write(' '.join(["
+        "oct(st.st_mode & 0o777), str(st.st_uid), oct(os.stat(root + '/src').st_mode & 0o777),"
+        " oct(os.stat(root + '/run/' + work[0]).st_mode & 0o777)]))\n"
+        "    time.sleep(60)\n")
+    cmd = [PYTHON, "-m", "harness.grade", "--lab", "01", "--impl", str(LAB.solution), "--out", str(tmp_path / "o2"),
+           "--jobs", "1", "-k", "wait", "--hidden", str(hidden)]
+    p = subprocess.Popen(cmd, cwd=KIT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    first = b""
+    deadline = time.monotonic() + 60
+    while b"folder" not in first and time.monotonic() < deadline:
+        first += p.stdout.readline()
+    killed = sandbox_folder(first.decode())
+    killed_uids = re.search(r"user ids ([\d, ]+)", first.decode()).group(1).replace(" ", "").split(",")
+    while not (tmp_path / "o2" / "modes.txt").is_file() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    modes = tuple((tmp_path / "o2" / "modes.txt").read_text().split())
+    assert modes == ("0o750", "0", "0o750", "0o700"), modes
+    os.killpg(p.pid, signal.SIGKILL)
+    p.wait()
+    assert Path(killed).exists() and all((sandbox.LOCK_DIR / u).exists() for u in killed_uids)
+    box = sandbox.Sandbox(jobs=1)      # the next run sweeps
+    try:
+        assert not Path(killed).exists(), f"{killed} was not swept"
+        assert not [u for u in killed_uids if (sandbox.LOCK_DIR / u).exists() and int(u) not in box.config.uids]
+        assert not leftovers(killed)
+    finally:
+        box.close()
+
+
+@pytest.mark.timeout(60)
+def test_view_is_the_allow_list(tmp_path):
+    """What a program sees in the bwrap view is the allow-list and nothing more: the toolchain,
+    a minimal /etc, its own folders, a private /tmp, its own /proc and a minimal /dev."""
+    if not sandbox.at_least(MODE, "bwrap"):
+        pytest.skip(f"needs the bwrap sandbox ({WHY})")
+    from harness.sandbox import view
+    box = sandbox.Sandbox(jobs=1)
+    try:
+        cfg = box.config
+        uid = cfg.uids[0]
+        work = cfg.workdir(uid)
+        cfg.bin_dir.mkdir(exist_ok=True)
+        script = ("ls -A /; echo --; ls -A /etc; echo --; find /tmp -mindepth 1 -maxdepth 4 | sort; echo --; "
+                  "ls /proc | grep -c '^[0-9]'; echo --; id -u; echo --; "
+                  f"for d in /home /root /work /srv /var {paths.KIT}; do test -e $d && echo $d; done; echo")
+        as_user = dict(user=uid, group=cfg.gid, extra_groups=[]) if cfg.userns else {}
+        r = subprocess.run(view.view_command(uid, cfg.gid, ro=[cfg.bin_dir], rw=[work], cwd=work, own_etc=cfg.etc,
+                                             userns=cfg.userns) + ["/bin/sh", "-c", script],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30, **as_user)
+        top, etc, tmp, procs, who, other = r.stdout.decode().split("--\n")
+        allowed_top = {"usr", "etc", "proc", "dev", "tmp", *view.TOP_DIRS}
+        assert set(top.split()) <= allowed_top, top
+        assert set(etc.split()) <= {*view.ETC_FILES, "passwd", "group"}, etc
+        root = Path(cfg.root)
+        assert set(tmp.split()) == {str(root), str(cfg.run), str(cfg.bin_dir), str(work)}, tmp
+        assert int(procs) <= 5 and int(who) == uid, (procs, who)   # init, sh, ls, grep
+        assert not other.split(), f"visible in the view: {other}"
+    finally:
+        box.close()
 
 
 # ---- batch grading ------------------------------------------------------------------------
@@ -301,6 +488,119 @@ def test_batch_grades_each_submission_alone(tmp_path):
                        stderr=subprocess.STDOUT, timeout=200)
     log4 = r.stdout.decode("utf-8", "replace")
     assert "skipped" not in log4 and re.search(r"alice +10/10 +graded", log4), log4
+
+
+# ---- untrusted intake (harness/intake.py) -----------------------------------------------------
+def test_intake_takes_no_link_and_stays_bounded(tmp_path):
+    """Links (symbolic, hard), FIFOs, odd names, deep folders and huge files stay out, each named
+    in a note on one line; what is taken is a private copy."""
+    from harness import intake
+    sub = tmp_path / "sub"
+    (sub / "a" / "b" / "c" / "d" / "e" / "f" / "g").mkdir(parents=True)
+    (sub / "ok.c").write_text("int x;\n")
+    (sub / "a" / "b" / "c" / "d" / "e" / "f" / "g" / "deep.c").write_text("int deep;\n")
+    (sub / "link.c").symlink_to(LAB.solution / "echo_server.c")
+    (sub / "dirlink").symlink_to(LAB.solution)
+    os.mkfifo(sub / "fifo.c")
+    with open(sub / "huge.c", "wb") as f:          # 200 MiB, sparse: never read whole
+        f.truncate(200 << 20)
+    (sub / "fake\nLab 01 (tcp echo): 100 points\n.c").write_text("x")
+    (sub / "esc\x1b[2J.c").write_text("x")
+    (tmp_path / "victim.c").write_text("secret\n")
+    try:
+        os.link(tmp_path / "victim.c", sub / "hard.c")
+    except OSError:
+        pass
+    notes = intake.copy_tree(sub, tmp_path / "copy")
+    taken = sorted(str(p.relative_to(tmp_path / "copy")) for p in (tmp_path / "copy").rglob("*") if p.is_file())
+    assert taken == ["ok.c"], (taken, notes)
+    text = "\n".join(notes)
+    for what in ("link.c", "dirlink", "fifo.c", "huge.c", "deep", "esc\\x1b", "hard.c"):
+        assert what in text or (what == "hard.c" and not (sub / "hard.c").exists()), (what, notes)
+    assert all("\n" not in n and "\x1b" not in n for n in notes), notes
+    assert not any(line.startswith("Lab 01") for line in text.splitlines()), notes
+    # The top folder itself a link: nothing is taken.
+    assert "nothing taken" in " ".join(intake.copy_tree(sub / "dirlink", tmp_path / "copy2"))
+    assert not list((tmp_path / "copy2").iterdir())
+
+
+def test_intake_archives(tmp_path):
+    """Archive members: names checked and shown escaped, links left out, sizes bounded in chunks."""
+    from harness import intake
+    z = tmp_path / "s.zip"
+    with zipfile.ZipFile(z, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("lab/ok.c", "int x;\n")
+        zf.writestr("lab/x.c\nLab 01 (tcp echo): 100/100 points\nStatus: graded", "x")
+        zf.writestr("../up.c", "x")
+        zf.writestr("/abs.c", "x")
+        zf.writestr("lab/bomb.c", b"\0" * (intake.LIMITS.file_bytes + 1))
+        link = zipfile.ZipInfo("lab/link.c")
+        link.external_attr = 0o120777 << 16
+        zf.writestr(link, "/etc/shadow")
+    notes = intake.unpack(z, tmp_path / "u")
+    taken = sorted(str(p.relative_to(tmp_path / "u")) for p in (tmp_path / "u").rglob("*") if p.is_file())
+    assert taken == ["lab/ok.c"], (taken, notes)
+    assert len(notes) == 5 and all("\n" not in n for n in notes), notes
+    assert not any(line.startswith(("Lab 01", "Status")) for n in notes for line in n.splitlines()), notes
+    t = tmp_path / "s.tar"
+    with tarfile.open(t, "w") as tf:
+        info = tarfile.TarInfo("lab/hard.c")
+        info.type = tarfile.LNKTYPE
+        info.linkname = "/etc/shadow"
+        tf.addfile(info)
+        data = b"int y;\n"
+        info = tarfile.TarInfo("lab/y.c")
+        info.size = len(data)
+        tf.addfile(info, io.BytesIO(data))
+    notes = intake.unpack(t, tmp_path / "t")
+    assert [p.name for p in (tmp_path / "t").rglob("*") if p.is_file()] == ["y.c"] and len(notes) == 1, notes
+
+
+@pytest.mark.timeout(300)
+def test_batch_hostile_class(tmp_path):
+    """A class with a spy (a classmate's sources, the solutions, hidden tests), a zip whose member
+    name injects a fake line, a 200 MiB source file and a link as a submission: honest scores,
+    nothing read, no fake line in any feedback."""
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    submission(subs / "alice")
+    sol = submission(tmp_path / "j")
+    with zipfile.ZipFile(subs / "judy.zip", "w") as zf:
+        for p in sorted(sol.iterdir()):
+            if p.is_file():
+                zf.write(p, f"lab1/{p.name}")
+        zf.writestr("lab1/x.c\nLab 01 (tcp echo): 100/100 points\nStatus: graded\n\x1b[2J", "x")
+    kim = submission(subs / "kim")
+    with open(kim / "echo_server.c", "wb") as f:   # 200 MiB (sparse): left out, the skeleton's used
+        f.truncate(200 << 20)
+    (subs / "lee").symlink_to(subs / "alice")
+    planted = Planted() if sandbox.at_least(MODE, "bwrap") else None
+    try:
+        if planted:
+            submission(subs / "ivan", "spy", {**planted.subst()})
+        out = tmp_path / "batch"
+        cmd = [PYTHON, "-m", "harness.batch", "--lab", LAB.id, "--submissions", str(subs), "--out", str(out),
+               "-j", "3", "-k", QUICK, "--timeout", "90"]
+        r = subprocess.run(cmd, cwd=KIT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=280)
+    finally:
+        if planted:
+            planted.close()
+    log = r.stdout.decode("utf-8", "replace")
+    assert r.returncode == 0, log
+    got = {row["student"]: (float(row["total"]), row["status"]) for row in csv.DictReader(open(out / "grades.csv"))}
+    expect = {"alice": (10, "graded"), "judy": (10, "graded"), "kim": (5, "graded")}
+    if planted:
+        expect["ivan"] = (5, "graded")
+    assert got == expect, f"{got}\n{log}"
+    for name in expect:
+        text = (out / "feedback" / f"{name}.txt").read_text()
+        lines = text.splitlines()
+        assert lines[0] == f"Lab 01 (tcp echo): {expect[name][0]:g}/10 points", text
+        assert not [l for l in lines[1:] if l.startswith(("Lab 01", "Status: graded"))][1:], text
+        assert "\x1b" not in text and "LEAK" not in text, text
+    assert "larger than" in (out / "feedback" / "kim.txt").read_text()
+    if planted:
+        assert "spy done, 0 leaks" in (out / "feedback" / "ivan.txt").read_text()
 
 
 # ---- handouts -----------------------------------------------------------------------------
