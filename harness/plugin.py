@@ -179,6 +179,24 @@ class Spawner:
         self.build = build
         self.programs = programs
 
+    def shared_file(self, prefix: str = "socklab-") -> Path:
+        """An empty file that the programs this test starts can write (by its absolute path) and
+        the harness can read afterwards: in the sandbox, inside the programs' own working
+        folder (the only place of the harness's filesystem they see); otherwise in /tmp."""
+        import tempfile
+        cfg = sandbox.current()
+        folder = None
+        uid = None
+        if cfg is not None:
+            uid = cfg.uid_for_worker()
+            folder = cfg.workdir(uid)
+        fd, name = tempfile.mkstemp(prefix=prefix, dir=folder)
+        os.close(fd)
+        if uid is not None:
+            os.chown(name, uid, -1)
+        os.chmod(name, 0o666)
+        return Path(name)
+
     def __call__(self, prog: str, *args, **kwargs) -> Program:
         """Start the lab's program `prog` with `args`; keyword arguments go to procs.Program."""
         if not self.build.built(prog):

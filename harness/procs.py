@@ -688,6 +688,12 @@ def pids_of_user(uid: int, zombies: bool = False) -> list[int]:
     return found
 
 
+def live_uids() -> set[int]:
+    """The real user ids of every live (not zombie) process."""
+    return {p.info["uids"].real for p in psutil.process_iter(["uids", "status"])
+            if p.info["uids"] is not None and p.info["status"] != psutil.STATUS_ZOMBIE}
+
+
 def _running_from(prefixes: Sequence[Path]) -> list[psutil.Process]:
     roots = [str(p) for p in prefixes if p]
     return [p for p in psutil.process_iter(["exe"])

@@ -26,7 +26,6 @@ import re
 import shutil
 import socket
 import subprocess
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,7 +92,7 @@ def run_lab(spawn, *args, timeout=20.0, hint="§3", tracer=None, env=None):
     With `tracer` (the lab04_tracer fixture) the run is traced: Run.trace holds what the
     harness saw of its socket calls (or None where tracing is not possible)."""
     env = dict(env or {})
-    trace_path = tracer.prepare(env) if tracer is not None else None
+    trace_path = tracer.prepare(env, spawn) if tracer is not None else None
     t0 = time.monotonic_ns()
     prog = spawn("sockopt_lab", *args, stdin=b"", env=env)
     rc = prog.wait(timeout)
@@ -399,24 +398,21 @@ class Tracer:
             cls._built[key] = result
         return cls._built[key]
 
-    def prepare(self, env: dict) -> Optional[Path]:
-        """Add the preload to `env`; return the (empty, world-writable) trace file, or None."""
+    def prepare(self, env: dict, spawn) -> Optional[Path]:
+        """Add the preload to `env`; return the (empty) trace file that the traced program can
+        write (spawn.shared_file(): in the sandbox, its own working folder), or None."""
         if self.lib is None:
             return None
-        for base in ("/dev/shm", tempfile.gettempdir()):
-            try:
-                fd, name = tempfile.mkstemp(prefix="lab04-trace-", dir=base)
-            except OSError:
-                continue
-            os.close(fd)
-            os.chmod(name, 0o666)
-            env["LD_PRELOAD"] = str(self.lib)
-            env["SOCKLAB_TRACE"] = name
-            # gcc's ASan runtime wants to come first; the tracer only forwards to it.
-            asan = env.get("ASAN_OPTIONS", SANITIZER_ENV["ASAN_OPTIONS"])
-            env["ASAN_OPTIONS"] = asan + ":verify_asan_link_order=0"
-            return Path(name)
-        return None
+        try:
+            name = spawn.shared_file("lab04-trace-")
+        except OSError:
+            return None
+        env["LD_PRELOAD"] = str(self.lib)
+        env["SOCKLAB_TRACE"] = str(name)
+        # gcc's ASan runtime wants to come first; the tracer only forwards to it.
+        asan = env.get("ASAN_OPTIONS", SANITIZER_ENV["ASAN_OPTIONS"])
+        env["ASAN_OPTIONS"] = asan + ":verify_asan_link_order=0"
+        return name
 
 
 @pytest.fixture

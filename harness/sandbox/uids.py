@@ -117,13 +117,8 @@ class UidPool:
 
 
 def live_uids() -> set[int]:
-    """The real user ids of every live process (one pass over /proc)."""
-    found = set()
-    for d in Path("/proc").glob("[0-9]*"):
-        u, state = _proc_uid_state(d)
-        if state != "Z":
-            found.add(u)
-    return found
+    """The real user ids of every live process (one pass over the process table)."""
+    return procs.live_uids()
 
 
 def sweep_locks() -> int:
