@@ -611,8 +611,10 @@ def _pump(src, dest, cap: int) -> None:
 
 def _die_with_parent() -> None:
     """In the child: SIGKILL when the grader dies (even by SIGKILL), so that no run outlives it."""
-    import ctypes
-    ctypes.CDLL(None).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    # libc was loaded at import (_LIBC): loading a library in a forked child of a threaded
+    # process can deadlock or fail.
+    if _LIBC is not None:
+        _LIBC.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
 
 
 def run_bounded(cmd: Sequence[str], timeout: float, *, log: Optional[Path] = None, capture: bool = False,

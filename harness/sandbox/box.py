@@ -51,8 +51,6 @@ def private_folder(folder: Path) -> Path:
 #: A folder without a lock file (a grader starting up, or one of an older version) is swept
 #: only when it is this old (seconds).
 UNLOCKED_AGE = 6 * 3600
-#: A free .lock younger than this (seconds) is still being taken by its grader.
-FRESH_LOCK_AGE = 60
 
 
 def _held(folder: Path) -> bool:
@@ -68,8 +66,7 @@ def _held(folder: Path) -> bool:
         return True
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        # Free, but made a moment ago: its grader may be between creating .lock and taking it.
-        return time.time() - os.fstat(fd).st_mtime < FRESH_LOCK_AGE
+        return False
     except OSError:
         return True
     finally:
@@ -148,10 +145,14 @@ class Sandbox:
         mode, reason = probe() if enabled else ("off", "disabled with --no-sandbox")
         base = Path(os.environ.get("SOCKLAB_SANDBOX_TMP") or tempfile.gettempdir())
         sweep(base)
-        self.root = Path(tempfile.mkdtemp(prefix=PREFIX, dir=base))
-        os.chmod(self.root, 0o700)
-        self._lock = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        # Made under a name the sweep ignores, locked, then renamed into place: another grader's
+        # sweep never sees this folder without its lock held.
+        making = Path(tempfile.mkdtemp(prefix="." + PREFIX, dir=base))
+        os.chmod(making, 0o700)
+        self._lock = os.open(making / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         fcntl.flock(self._lock, fcntl.LOCK_EX)
+        self.root = making.with_name(making.name[1:])
+        os.rename(making, self.root)
         self.pool = UidPool()
         uids: list[int] = []
         if mode != "off":

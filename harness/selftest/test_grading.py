@@ -51,6 +51,22 @@ PYTHON = sys.executable
 QUICK = "server_one_message or client_one_message"
 
 
+def _points_of(module: Path, name: str) -> float:
+    """The @pytest.mark.points(n) of test `name` in `module` (read from its source)."""
+    import ast
+    for node in ast.parse(module.read_text()).body:
+        if isinstance(node, ast.FunctionDef) and node.name == name:
+            for d in node.decorator_list:
+                if isinstance(d, ast.Call) and getattr(d.func, "attr", "") == "points":
+                    return float(d.args[0].value)
+    raise LookupError(f"{name} has no points marker in {module}")
+
+
+#: What the QUICK tests are worth: both (FULL) and one of them (HALF; they are worth the same).
+HALF = _points_of(LAB.test_module, "test_server_one_message")
+FULL = HALF + _points_of(LAB.test_module, "test_client_one_message")
+
+
 # ---- helpers ------------------------------------------------------------------------------
 def submission(dest: Path, hostile: str | None = None, subst: dict | None = None,
                base: Path | None = None) -> Path:
@@ -442,11 +458,11 @@ def test_batch_grades_each_submission_alone(tmp_path):
     log = r.stdout.decode("utf-8", "replace")
     assert r.returncode == 0, log
     rows = {row["student"]: row for row in csv.DictReader(open(out / "grades.csv"))}
-    expect = {"alice": (10, "graded"), "bob": (10, "graded"), "carol": (10, "graded"),
-              "dave": (0, "build failed"), "erin": (5, "graded"), "frank": (5, "graded"),
-              "gina": (5, "graded")}
+    expect = {"alice": (FULL, "graded"), "bob": (FULL, "graded"), "carol": (FULL, "graded"),
+              "dave": (0, "build failed"), "erin": (HALF, "graded"), "frank": (HALF, "graded"),
+              "gina": (HALF, "graded")}
     if MODE != "off":
-        expect["hank"] = (5, "graded")
+        expect["hank"] = (HALF, "graded")
     got = {k: (float(v["total"]), v["status"]) for k, v in rows.items()}
     assert got == expect, f"{got}\n{log}"
     assert set(rows["alice"]) >= {"student", "test_server_one_message", "test_client_one_message",
@@ -454,7 +470,7 @@ def test_batch_grades_each_submission_alone(tmp_path):
     assert not (tmp_path / "escaped-from-zip.txt").exists() and not (out / "escaped-from-zip.txt").exists()
     for name in expect:
         text = (out / "feedback" / f"{name}.txt").read_text()
-        assert text.startswith(f"Lab 01 (tcp echo): {expect[name][0]:g}/10 points"), text
+        assert text.startswith(f"Lab 01 (tcp echo): {expect[name][0]:g}/{FULL:g} points"), text
     assert "did not build" in (out / "feedback" / "dave.txt").read_text()
     summary = (out / "summary.txt").read_text()
     for word in ("mean", "median", "distribution", "tests failed most"):
@@ -478,7 +494,7 @@ def test_batch_grades_each_submission_alone(tmp_path):
     r = subprocess.run(cmd, cwd=KIT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
     log3 = r.stdout.decode("utf-8", "replace")
     assert log3.count("skipped (already graded)") == len(expect) - 1, log3
-    assert totals()["dave"] == (10, "graded"), log3
+    assert totals()["dave"] == (FULL, "graded"), log3
     # ...and, with --force, everything.
     only = tmp_path / "only-alice"
     only.mkdir()
@@ -588,14 +604,14 @@ def test_batch_hostile_class(tmp_path):
     log = r.stdout.decode("utf-8", "replace")
     assert r.returncode == 0, log
     got = {row["student"]: (float(row["total"]), row["status"]) for row in csv.DictReader(open(out / "grades.csv"))}
-    expect = {"alice": (10, "graded"), "judy": (10, "graded"), "kim": (5, "graded")}
+    expect = {"alice": (FULL, "graded"), "judy": (FULL, "graded"), "kim": (HALF, "graded")}
     if planted:
-        expect["ivan"] = (5, "graded")
+        expect["ivan"] = (HALF, "graded")
     assert got == expect, f"{got}\n{log}"
     for name in expect:
         text = (out / "feedback" / f"{name}.txt").read_text()
         lines = text.splitlines()
-        assert lines[0] == f"Lab 01 (tcp echo): {expect[name][0]:g}/10 points", text
+        assert lines[0] == f"Lab 01 (tcp echo): {expect[name][0]:g}/{FULL:g} points", text
         assert not [l for l in lines[1:] if l.startswith(("Lab 01", "Status: graded"))][1:], text
         assert "\x1b" not in text and "LEAK" not in text, text
     assert "larger than" in (out / "feedback" / "kim.txt").read_text()
@@ -876,7 +892,11 @@ def test_gradescope_autograder(kind, autograder_zip, tmp_path):
         assert tests["test_server_one_message"]["score"] == tests["test_server_one_message"]["max_score"], log
         assert "not C" not in tests["test_client_one_message"]["output"], "the compiler's message is repeated"
     elif kind == "malicious":
-        assert score == top and "HACKED" not in json.dumps(data), log
+        # It scores what it earned: everything but the exact ready line, which its fake
+        # "PASSED 100/100" line on stdout breaks (R3.1-1); nothing it wrote reached the results.
+        lost = {n for n, t in tests.items() if t["score"] < t["max_score"]}
+        assert lost == {"test_server_ready_line"}, f"{sorted(lost)}\n{log}"
+        assert "HACKED" not in json.dumps(data), log
     else:
         assert seconds < 12 + 60, f"the autograder took {seconds:.0f} s"
         assert "stopped" in data["output"] and any(

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import csource, paths
+from harness import csource, paths, results
 from harness.selftest.kitutil import patch_header
 
 KIT = paths.KIT
@@ -242,7 +242,7 @@ def test_readme_hidden_example_grades(tmp_path):
     assert tests
     rc, data, output = grade(lab, lab.solution, tmp_path / "out", "--hidden", str(hidden), "-k", " or ".join(tests))
     # Hidden tests are named MODULE::TEST in the results, so that two modules' tests never clash.
-    got = {t["name"].rpartition("::")[2]: t for t in data["tests"]}
+    got = {results.test_id(t).rpartition("::")[2]: t for t in data["tests"]}
     for t in tests:
         assert t in got, f"the hidden test {t} did not run:\n{output[-4000:]}"
         assert got[t]["score"] == got[t]["max_score"] > 0, f"{t} failed on the solution:\n{got[t]['output']}"

@@ -1042,7 +1042,10 @@ def test_rtt_unit(spawn):
                 hint="restore test_rtt.c from the handout; `make unit` builds and runs it")
     prog = spawn("test_rtt", stdin=b"")
     rc = prog.wait(10)
-    fb.expect(rc == 0, f"test_rtt (the unit test of rtt.c) ended with {prog.exit_text()}:\n"
-              + printable_bytes(prog.stdout)[-2500:], details=[prog.describe()],
+    fails = [line for line in printable_bytes(prog.stdout).splitlines() if line.startswith("FAIL")]
+    shown = "\n".join(fails[:5]) + (f"\n... and {len(fails) - 5} more FAIL lines (`make unit` shows them all)"
+                                   if len(fails) > 5 else "")
+    fb.expect(rc == 0, f"test_rtt (the unit test of rtt.c) ended with {prog.exit_text()}; its first failed checks:\n"
+              + shown, details=[prog.describe()],
               hint="run `make unit` in labs/02-udp-retry: each FAIL line names the function, the input and what "
                    "was expected (§3.2, §5)")
