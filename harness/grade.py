@@ -268,9 +268,13 @@ def print_report(lab: paths.Lab, src: Path, data: dict, out: Path, seconds: floa
     every = data.get("tests", [])
     build = next((t for t in every if test_id(t) == "build"), None)
     tests = [t for t in every if test_id(t) != "build"]
+    # An ungraded check (0 points, such as a unit test a student may run alone) never takes a
+    # block on the console while graded tests fail: it is named in one line under the table.
+    graded_failed = any(t["status"] == "failed" and t["max_score"] > 0 for t in tests)
+    ungraded = [t for t in tests if t["status"] == "failed" and t["max_score"] == 0] if graded_failed else []
     if verbose and any(t["status"] == "failed" for t in tests):
         print()
-        for block in feedback_blocks(tests, build):
+        for block in feedback_blocks([t for t in tests if t not in ungraded], build):
             print(textsafe.printable(block) + "\n")
     width = max([len(test_id(t)) for t in tests] + [24])
     print(f"Lab {lab.id} ({lab.title}), sources: {src}")
@@ -308,6 +312,8 @@ def print_report(lab: paths.Lab, src: Path, data: dict, out: Path, seconds: floa
     print(f"  {'TOTAL':<{width}}  {f'{score:g}/{top:g}':>7}  {'':<7}  {seconds:>7.2f}")
     if any(t["visibility"] != "visible" for t in tests):
         print("  (* a hidden test: students see it according to its visibility)")
+    if verbose and ungraded:
+        print(f"  (not graded, and failed: {', '.join(test_id(t) for t in ungraded)}; details in pytest.log)")
     if verbose:
         step = next_step(lab, tests)
         if step:

@@ -503,7 +503,7 @@ def test_batch_grades_each_submission_alone(tmp_path):
     r = subprocess.run([*cmd[:i], str(only), *cmd[i + 1:], "--force"], cwd=KIT, stdout=subprocess.PIPE,
                        stderr=subprocess.STDOUT, timeout=200)
     log4 = r.stdout.decode("utf-8", "replace")
-    assert "skipped" not in log4 and re.search(r"alice +10/10 +graded", log4), log4
+    assert "skipped" not in log4 and re.search(rf"alice +{FULL:g}/{FULL:g} +graded", log4), log4
 
 
 # ---- untrusted intake (harness/intake.py) -----------------------------------------------------
