@@ -152,10 +152,18 @@ def load(path: Path, lab: paths.Lab, bin_dir: Path) -> Optional[Build]:
     """The Build that save() wrote to `path`, with programs in `bin_dir`; None if unreadable."""
     try:
         d = json.loads(Path(path).read_text())
-        progs = d["programs"]
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError):
         return None
-    programs = {p: bool(v.get("ok")) for p, v in progs.items()}
-    logs = {p: str(v.get("log", "")) for p, v in progs.items()}
+    return from_json(d, lab, bin_dir)
+
+
+def from_json(d: Optional[dict], lab: paths.Lab, bin_dir: Path) -> Optional[Build]:
+    """The Build that Build.to_json() described (run.json's "build"); None if malformed."""
+    try:
+        progs = d["programs"]
+        programs = {p: bool(v.get("ok")) for p, v in progs.items()}
+        logs = {p: str(v.get("log", "")) for p, v in progs.items()}
+    except (KeyError, TypeError, AttributeError):
+        return None
     log = "\n".join(logs[p] for p in programs if not programs[p])
     return Build(lab, Path(d.get("src", bin_dir)), bin_dir, bool(d.get("ok")), log, programs, logs)

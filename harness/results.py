@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
+from . import runspec
+
 if TYPE_CHECKING:  # only annotations use it: the grader imports this module without pytest's cost
     import pytest
 
@@ -197,18 +199,11 @@ class ResultsWriter:
         self.write()
 
     def build_entry(self) -> Optional[dict]:
-        """One "build" entry when a program did not build (grade.py's OUT/build.json), else None."""
-        try:
-            log = self.config.getoption("--build-log")
-        except ValueError:
+        """One "build" entry when a program did not build (run.json's build report), else None."""
+        spec = runspec.active()
+        if spec is None or not spec.build:
             return None
-        if not log:
-            return None
-        try:
-            data = json.loads(Path(log).with_name("build.json").read_text())
-        except (OSError, ValueError):
-            return None
-        return build_entry(data)
+        return build_entry(spec.build)
 
     def summary(self) -> dict:
         tests = list(self.tests.values())

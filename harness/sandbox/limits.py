@@ -223,7 +223,6 @@ def child_env(cfg: Config, extra: Optional[dict] = None) -> dict:
         env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
         env["HOME"] = str(cfg.run)
     env.pop("PYTEST_ADDOPTS", None)
-    env.update(cfg.to_env())
     env["TMPDIR"] = str(cfg.basetemp)
     env.update(extra or {})
     return env
