@@ -3,7 +3,8 @@
 Each program of a lab (PROGS in labs/NN-name/Makefile) is built by its own `make` run, so that
 a compiler error in one program (a -Werror warning in udp_client.c) fails only the tests that
 need that program; the others still run and score. The grader records the outcome in
-OUT/build.json (load() and save()), and the plugin's lab_build fixture reads it back.
+OUT/run.json's "build" (Build.to_json(); harness/runspec.py), and the plugin's lab_build fixture
+reads it back (from_json()).
 """
 from __future__ import annotations
 

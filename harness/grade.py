@@ -365,7 +365,8 @@ def grade(args: argparse.Namespace) -> int:
             if (hidden[0].parent / "conftest.py").is_file():
                 shutil.copy2(hidden[0].parent / "conftest.py", out / "hidden" / "conftest.py")
         flags = runspec.Flags(select=args.k, exitfirst=args.x, last_failed=args.lf, jobs=args.jobs,
-                              valgrind=args.valgrind, pcap=args.pcap, timeout=args.timeout, quiet=args.quiet)
+                              valgrind=args.valgrind, pcap=args.pcap or os.environ.get("SOCKLAB_PCAP") == "1",
+                              timeout=args.timeout, quiet=args.quiet)
         spec = runspec.RunSpec(lab=lab.id, impl=args.impl, source=str(src), build_source=str(box.config.src),
                                out=str(out), flags=flags, time_scale=scale, sched_delay=round(delay, 6),
                                sandbox=box.config.to_dict(), hidden=[str(c) for c in copies],

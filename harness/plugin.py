@@ -39,6 +39,8 @@ from .proxy import FragmentingProxy
 PROGRAMS_KEY = NodeKey("programs")
 CALL_FAILED_KEY = NodeKey("call_failed")
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
+#: A user's switch for --pcap in a plain pytest run (the grader reads it once into run.json).
+PCAP_ENV = "SOCKLAB_PCAP"
 
 
 # ---- options and markers -----------------------------------------------------------------
@@ -57,8 +59,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="folder where a failing test's program output is kept (with --run-spec, run.json's)")
     g.addoption("--spec-report", default=None,
                 help="write each collected test's points and spec labels to this JSON file (harness/spec.py)")
-    g.addoption("--pcap", action="store_true", default=False,
-                help="record each test's loopback traffic with tcpdump; keep it when the test fails (pcap.py)")
+    g.addoption("--pcap", action="store_true", default=os.environ.get(PCAP_ENV) == "1",
+                help=f"record each test's loopback traffic with tcpdump; keep it when the test fails (pcap.py); "
+                     f"also {PCAP_ENV}=1 (with --run-spec, run.json's)")
 
 
 def apply_run_spec(config: pytest.Config) -> Optional[runspec.RunSpec]:
@@ -73,7 +76,7 @@ def apply_run_spec(config: pytest.Config) -> Optional[runspec.RunSpec]:
     runspec.activate(spec)
     config.option.bin_dir = spec.bin_dir or None
     config.option.evidence = str(spec.evidence)
-    config.option.pcap = config.option.pcap or spec.flags.pcap
+    config.option.pcap = spec.flags.pcap
     config.option.results_json = [str(spec.results_json), *spec.results_copies,
                                   *(config.getoption("--results-json", None) or [])]
     return spec
