@@ -8,7 +8,6 @@ reads it back (from_json()).
 """
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -142,20 +141,6 @@ def build_lab(lab: paths.Lab, src: Path, out: Path, sanitize: bool = True, timeo
     log = "\n".join(f"--- {p}: {'built' if ok else 'FAILED'} ---\n{logs[p].strip()}".rstrip()
                     for p, ok in programs.items())
     return Build(lab, src, out, all(programs.values()), log, programs, logs)
-
-
-def save(build: Build, path: Path) -> None:
-    """Write the outcome of `build` (per program) as JSON, for the test run to read."""
-    Path(path).write_text(json.dumps(build.to_json(), indent=1))
-
-
-def load(path: Path, lab: paths.Lab, bin_dir: Path) -> Optional[Build]:
-    """The Build that save() wrote to `path`, with programs in `bin_dir`; None if unreadable."""
-    try:
-        d = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return None
-    return from_json(d, lab, bin_dir)
 
 
 def from_json(d: Optional[dict], lab: paths.Lab, bin_dir: Path) -> Optional[Build]:

@@ -231,7 +231,7 @@ class ResultsWriter:
 
 
 def build_entry(data: dict) -> Optional[dict]:
-    """The results.json entry for a build that failed (`data`: build.json), or None if every program built."""
+    """The results.json entry for a build that failed (`data`: run.json's "build"), or None if every program built."""
     from .textsafe import printable
     failed = {p: v for p, v in (data.get("programs") or {}).items() if not v.get("ok")}
     if not failed and data.get("ok", True):
