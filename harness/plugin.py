@@ -3,6 +3,11 @@
 Loaded with `-p harness.plugin` (pytest.ini does it), so hidden test modules kept outside
 the kit get the same fixtures.
 
+Under the grader, one option carries every setting: `--run-spec OUT/run.json`
+(harness/runspec.py; apply_run_spec() reads it first of all, in each xdist worker too).
+Without it (the kit's own tests, a user at the terminal), --impl, --bin-dir, --evidence and
+--pcap (or SOCKLAB_PCAP=1) still work.
+
 Markers:
     points(n)        what the test is worth in the grade (every graded test has one)
     spec(*labels)    the handout requirements the test checks, e.g. spec("R3.2-4") (harness/spec.py)
