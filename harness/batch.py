@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from . import intake, paths, procs, results, sandbox
+from . import intake, paths, procs, results, runspec, sandbox
 
 ARCHIVES = intake.ARCHIVES
 #: Version of the way a submission is prepared and graded: a change makes resumed runs regrade.
@@ -147,7 +147,8 @@ def _status(data: Optional[dict], out: Path, rc: Optional[int]) -> str:
         return "timed out"
     if not data or not data.get("tests"):
         return "error"
-    if (out / "build.log").is_file() and (out / "build.log").read_text(errors="replace").startswith("BUILD FAILED"):
+    spec = runspec.load(out / runspec.NAME)  # the grading run's settings and build report
+    if spec is not None and spec.build_ok is False:
         return "build failed"
     if "stopped after" in (data.get("output") or "") or "time bound" in (data.get("output") or ""):
         return "timed out"

@@ -3,11 +3,11 @@
 Each program of a lab (PROGS in labs/NN-name/Makefile) is built by its own `make` run, so that
 a compiler error in one program (a -Werror warning in udp_client.c) fails only the tests that
 need that program; the others still run and score. The grader records the outcome in
-OUT/build.json (load() and save()), and the plugin's lab_build fixture reads it back.
+OUT/run.json's "build" (Build.to_json(); harness/runspec.py), and the plugin's lab_build fixture
+reads it back (from_json()).
 """
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -143,19 +143,13 @@ def build_lab(lab: paths.Lab, src: Path, out: Path, sanitize: bool = True, timeo
     return Build(lab, src, out, all(programs.values()), log, programs, logs)
 
 
-def save(build: Build, path: Path) -> None:
-    """Write the outcome of `build` (per program) as JSON, for the test run to read."""
-    Path(path).write_text(json.dumps(build.to_json(), indent=1))
-
-
-def load(path: Path, lab: paths.Lab, bin_dir: Path) -> Optional[Build]:
-    """The Build that save() wrote to `path`, with programs in `bin_dir`; None if unreadable."""
+def from_json(d: Optional[dict], lab: paths.Lab, bin_dir: Path) -> Optional[Build]:
+    """The Build that Build.to_json() described (run.json's "build"); None if malformed."""
     try:
-        d = json.loads(Path(path).read_text())
         progs = d["programs"]
-    except (OSError, ValueError, KeyError, TypeError):
+        programs = {p: bool(v.get("ok")) for p, v in progs.items()}
+        logs = {p: str(v.get("log", "")) for p, v in progs.items()}
+    except (KeyError, TypeError, AttributeError):
         return None
-    programs = {p: bool(v.get("ok")) for p, v in progs.items()}
-    logs = {p: str(v.get("log", "")) for p, v in progs.items()}
     log = "\n".join(logs[p] for p in programs if not programs[p])
     return Build(lab, Path(d.get("src", bin_dir)), bin_dir, bool(d.get("ok")), log, programs, logs)

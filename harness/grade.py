@@ -12,9 +12,11 @@ out/.cache-grade-LAB-IMPL).
 packet capture of the loopback traffic of each failing test (where tcpdump runs).
 
 It writes into the output folder (default out/grade-LAB-IMPL):
+    run.json       every setting of the run (harness/runspec.py): the lab, the sources, the flags,
+                   the time scale, the sandbox, the hidden tests, the output paths, and once built
+                   which programs built (a program that did not build fails only the tests that
+                   need it). The run inside the sandbox, pytest and its plugins read it.
     build.log      the compiler's messages, program by program
-    build.json     which programs built (harness/build.py): a program that did not build fails
-                   only the tests that need it
     results.json   Gradescope's format, rewritten as each test finishes
     junit.xml      JUnit XML (pytest's own writer)
     pytest.log     pytest's full output
@@ -43,10 +45,10 @@ import time
 from pathlib import Path
 
 from . import build as building
-from . import compat, paths, procs, results, sandbox, textsafe, timing
+from . import compat, paths, procs, results, runspec, sandbox, textsafe, timing
 from .results import test_id
 
-#: Hidden tests: modules named test_labNN*.py in this folder also count.
+#: Hidden tests: modules named test_labNN*.py in this folder also count (read once, into run.json).
 HIDDEN_ENV = "SOCKLAB_HIDDEN"
 
 
@@ -74,31 +76,30 @@ def _addopts_with_cache() -> str:
     return re.sub(r"-p\s+no:cacheprovider\b", "", opts).strip()
 
 
-def pytest_command(lab: paths.Lab, out: Path, modules: list[Path], jobs: int, select: str | None,
-                   collect_only: bool = False, bin_dir: Path | None = None,
-                   extra: list[str] | None = None, exitfirst: bool = False,
-                   last_failed: bool = False) -> list[str]:
+def pytest_command(spec: runspec.RunSpec, modules: list[Path], collect_only: bool = False) -> list[str]:
     """The pytest command line the grader runs (in a child process, in its own process group).
 
-    pytest's cache provider is on (pytest.ini turns it off for the kit's own runs), so that the
-    next run's --lf knows which tests failed.
+    The plugin reads every socklab setting from `--run-spec` (run.json); what remains here are
+    pytest's own options, from the same spec. pytest's cache provider is on (pytest.ini turns
+    it off for the kit's own runs), so that the next run's --lf knows which tests failed.
     """
+    out, flags = Path(spec.out), spec.flags
     cmd = [sys.executable, "-m", "pytest", "-c", str(paths.KIT / "pytest.ini"), "--rootdir", str(paths.KIT),
-           *map(str, modules), "-p", "harness.results", "--results-json", str(out / "results.json"),
-           "--bin-dir", str(bin_dir or out / "build"), "--build-log", str(out / "build.log"),
-           "--evidence", str(out / "evidence"), "-q", "-p", "no:randomly",
-           "-o", f"addopts={_addopts_with_cache()}", "-o", f"cache_dir={cache_dir(out)}", *(extra or [])]
-    if select:
-        cmd += ["-k", select]
-    if last_failed:
+           *map(str, modules), "-p", "harness.results", "--run-spec", str(spec.path), "-q", "-p", "no:randomly",
+           "-o", f"addopts={_addopts_with_cache()}", "-o", f"cache_dir={cache_dir(out)}"]
+    if spec.sandbox:
+        cmd += ["--basetemp", str(sandbox.Config.from_dict(spec.sandbox).basetemp)]
+    if flags.select:
+        cmd += ["-k", flags.select]
+    if flags.last_failed:
         cmd += ["--lf"]  # with nothing failed last time (or no last time), all of them
-    if exitfirst and not collect_only:
+    if flags.exitfirst and not collect_only:
         cmd += ["-x"]
     if collect_only:
         return cmd + ["--collect-only"]
-    cmd += ["--junitxml", str(out / "junit.xml"), "-o", "junit_family=xunit2"]
-    if jobs > 1:
-        cmd += ["-n", str(jobs)]
+    cmd += ["--junitxml", str(spec.junit), "-o", "junit_family=xunit2"]
+    if flags.jobs > 1:
+        cmd += ["-n", str(flags.jobs)]
     return cmd
 
 
@@ -325,6 +326,13 @@ def print_report(lab: paths.Lab, src: Path, data: dict, out: Path, seconds: floa
 
 def grade(args: argparse.Namespace) -> int:
     """Build, test and report; returns the exit status (0 only on full marks)."""
+    if args.run_spec:
+        # The second half of a namespaces run: the outer grader wrote run.json.
+        spec = runspec.load(Path(args.run_spec))
+        if spec is None or not spec.sandbox:
+            print(f"grade: --run-spec {args.run_spec}: not a grading run's run.json", file=sys.stderr)
+            return 2
+        return run_grading(spec)
     try:
         lab = paths.find_lab(args.lab)
     except KeyError as e:
@@ -338,17 +346,8 @@ def grade(args: argparse.Namespace) -> int:
     src = paths.resolve_impl(lab, args.impl)
     tag = {lab.skeleton.resolve(): "labs", lab.solution.resolve(): "solutions"}.get(src.resolve(), "path")
     out = Path(args.out or paths.KIT / "out" / f"grade-{lab.id}-{tag}").resolve()
-    if not args.inside_sandbox:
-        sandbox.private_folder(paths.KIT / "out")
-    started = time.monotonic()
-    if args.inside_sandbox:
-        # The second half of a namespaces run: the outer grader has set everything up.
-        cfg = sandbox.current()
-        if cfg is None:
-            print("grade: --inside-sandbox without a sandbox configuration", file=sys.stderr)
-            return 2
-        return run_grading(lab, Path(args.source_label or src), out, args, cfg,
-                           hidden_modules(lab, args.hidden), started)
+    sandbox.private_folder(paths.KIT / "out")
+    started = time.time()
     if not src.is_dir():
         print(f"grade: no folder of sources at {src} (IMPL is labs, solutions or a folder)", file=sys.stderr)
         return 2
@@ -365,14 +364,18 @@ def grade(args: argparse.Namespace) -> int:
     # Nothing in the output folder is for the student's programs to read or write.
     os.chmod(out, 0o700)
     print(f"grading lab {lab.id} ({lab.title}) from {src} ...", flush=True)
-    # The machine's scheduling delay, measured once here and passed on to every test process:
-    # timing.upper() widens upper bounds by it (harness/timing.py).
-    delay = timing.sched_delay()
-    os.environ[timing.SCHED_ENV] = f"{delay:.6f}"
-    print(f"timing: scheduling delay {delay * 1000:.1f} ms (99th percentile of a 1 ms sleep), "
-          f"load {timing.load():.1f}, time scale {paths.time_scale():g}", flush=True)
+    # The user's settings from the environment, read once here into run.json.
+    scale = runspec.parse_time_scale(os.environ.get(runspec.TIME_SCALE_ENV))
+    if args.valgrind:
+        # memcheck needs a plain build and runs programs 10-50 times slower: stretch the deadlines.
+        scale = max(scale, runspec.VALGRIND_TIME_SCALE)
     hidden_dir = args.hidden or os.environ.get(HIDDEN_ENV)
     hidden = hidden_modules(lab, hidden_dir)
+    # The machine's scheduling delay, measured once here and passed on in run.json to every
+    # test process: timing.upper() widens upper bounds by it (harness/timing.py).
+    delay = timing.sched_delay()
+    print(f"timing: scheduling delay {delay * 1000:.1f} ms (99th percentile of a 1 ms sleep), "
+          f"load {timing.load():.1f}, time scale {scale:g}", flush=True)
     box = sandbox.Sandbox(jobs=max(1, args.jobs), enabled=not args.no_sandbox)
     try:
         print(box.describe(), flush=True)
@@ -388,17 +391,24 @@ def grade(args: argparse.Namespace) -> int:
                 copies.append(out / "hidden" / m.name)
             if (hidden[0].parent / "conftest.py").is_file():
                 shutil.copy2(hidden[0].parent / "conftest.py", out / "hidden" / "conftest.py")
+        flags = runspec.Flags(select=args.k, exitfirst=args.x, last_failed=args.lf, jobs=args.jobs,
+                              valgrind=args.valgrind, pcap=args.pcap or os.environ.get("SOCKLAB_PCAP") == "1",
+                              timeout=args.timeout, quiet=args.quiet)
+        spec = runspec.RunSpec(lab=lab.id, impl=args.impl, source=str(src), build_source=str(box.config.src),
+                               out=str(out), flags=flags, time_scale=scale, sched_delay=round(delay, 6),
+                               sandbox=box.config.to_dict(), hidden=[str(c) for c in copies],
+                               hidden_origin=str(Path(hidden_dir).resolve()) if hidden else None,
+                               results_copies=[str(Path(p).resolve()) for p in args.results_json or []],
+                               bin_dir=str(box.config.bin_dir), started=started)
+        spec.save()
         if not box.config.outer_namespaces:
             if hidden and box.mode == "user" and Path(hidden_dir).stat().st_mode & 0o005:
                 print(f"note: without namespaces the student's programs can read {hidden_dir}: "
                       f"make it root-only (chmod 700) to keep the hidden tests hidden")
-            return run_grading(lab, src, out, args, box.config, copies, started)
+            return run_grading(spec)
         hide = [paths.SOLUTIONS, *([Path(hidden_dir)] if hidden_dir else []), *map(Path, args.hide or [])]
-        writable = [out, *[Path(p).resolve().parent for p in args.results_json or []]]
-        inner = [sys.executable, "-m", "harness.grade", *args.argv, "--impl", str(box.config.src),
-                 "--out", str(out), "--hidden", str(out / "hidden") if copies else "",
-                 "--timeout", f"{max(10.0, args.timeout - (time.monotonic() - started)):.1f}",
-                 "--source-label", str(src), "--inside-sandbox"]
+        writable = [out, *[Path(p).parent for p in spec.results_copies]]
+        inner = [sys.executable, "-m", "harness.grade", "--run-spec", str(spec.path)]
         rc = procs.run_bounded(box.command(inner, writable, hide), args.timeout + 30, cwd=paths.KIT,
                                env=sandbox.child_env(box.config), die_with_parent=True).rc
         data = results.load(out / "results.json")
@@ -407,29 +417,35 @@ def grade(args: argparse.Namespace) -> int:
         # The run inside did not finish its report: killed at the time bound, or it failed.
         why = ("The grading run was stopped after its time bound" if rc is None else
                f"The grading run failed (exit status {rc})")
-        note = f"{why}; unfinished tests score 0."
-        print(note)
-        data = results.write_stub(out / "results.json", note, data)
-        for p in args.results_json or []:
-            results.write_stub(Path(p), note, data | {"output": ""})
+        stop_early(spec, f"{why}; unfinished tests score 0.", data)
+        data = results.load(out / "results.json") or {"tests": []}
         if data["tests"]:
-            print_report(lab, src, data, out, time.monotonic() - started, not args.quiet)
+            print_report(lab, src, data, out, time.time() - started, not args.quiet)
         return 1
     finally:
         box.close()
 
 
-def run_grading(lab: paths.Lab, src: Path, out: Path, args: argparse.Namespace, cfg: sandbox.Config,
-                hidden: list[Path], started: float) -> int:
-    """Build, test and report, in the sandbox `cfg` describes; returns the exit status."""
-    build = sandbox.build(cfg, lab, out / "build", sanitize=not args.valgrind)
-    if args.valgrind:
-        # memcheck needs a plain build and runs programs 10-50 times slower: stretch the deadlines.
-        os.environ["SOCKLAB_VALGRIND"] = "1"
-        scale = float(os.environ.get("SOCKLAB_TIME_SCALE", "1"))
-        os.environ["SOCKLAB_TIME_SCALE"] = str(max(scale, 5.0))
-    (out / "build.log").write_text(("" if build.ok else "BUILD FAILED\n") + build.log)
-    building.save(build, out / "build.json")
+def stop_early(spec: runspec.RunSpec, note: str, data: dict | None) -> None:
+    """Say `note` and write it as the stub results (results.json and its copies), keeping the
+    tests that `data` already has."""
+    print(note)
+    data = results.write_stub(spec.results_json, note, data)
+    for p in spec.results_copies:
+        results.write_stub(Path(p), note, (data or {}) | {"output": ""})
+
+
+def run_grading(spec: runspec.RunSpec) -> int:
+    """Build, test and report, in the sandbox and with the settings of `spec` (run.json);
+    returns the exit status."""
+    runspec.activate(spec)
+    cfg = sandbox.current()
+    lab = paths.find_lab(spec.lab)
+    out, flags = Path(spec.out), spec.flags
+    build = sandbox.build(cfg, lab, out / "build", sanitize=not flags.valgrind)
+    spec.build = build.to_json()
+    spec.save()  # the build's results, for pytest's plugin, batch and the autograder
+    spec.build_log.write_text(build.log)
     if not build.ok:
         failed = build.failed() or ["the lab"]
         print(f"note: {', '.join(failed)} did not build: the tests that need "
@@ -437,54 +453,46 @@ def run_grading(lab: paths.Lab, src: Path, out: Path, args: argparse.Namespace, 
 
     # The hidden modules' folder, not its files: pytest names a file given outside the kit
     # "::test_x", and two hidden modules' tests would then share names.
-    modules = [lab.test_module] + sorted({m.parent for m in hidden})
-    log = out / "pytest.log"
+    modules = [lab.test_module] + sorted({Path(m).parent for m in spec.hidden})
+    log = spec.log
     # Which pytest graded (the old-pytest check, `make compat-check`, reads this line).
     with open(log, "a") as f:
         f.write(f"socklab: {compat.versions_line()}\n")
     env = sandbox.child_env(cfg)
-    extra = ["--basetemp", str(cfg.basetemp)]
-    for p in args.results_json or []:
-        extra += ["--results-json", str(Path(p).resolve())]
-    if args.jobs > 1:
+    if flags.jobs > 1:
         # Under xdist the controller collects nothing: a collect-only pass writes the plan, so
         # that a killed run still lists every test (without xdist the run itself writes it).
-        procs.run_bounded(pytest_command(lab, out, modules, 1, args.k, collect_only=True, bin_dir=cfg.bin_dir,
-                                         extra=extra, last_failed=args.lf), 60, log=log, cwd=paths.KIT, env=env)
-    budget = max(10.0, args.timeout - (time.monotonic() - started))
-    rc = procs.run_bounded(pytest_command(lab, out, modules, args.jobs, args.k, bin_dir=cfg.bin_dir, extra=extra,
-                                          exitfirst=args.x, last_failed=args.lf),
-                           budget, log=log, cwd=paths.KIT, env=env,
+        procs.run_bounded(pytest_command(spec, modules, collect_only=True), 60, log=log, cwd=paths.KIT, env=env)
+    budget = max(10.0, flags.timeout - (time.time() - spec.started))
+    rc = procs.run_bounded(pytest_command(spec, modules), budget, log=log, cwd=paths.KIT, env=env,
                            log_cap=LOG_CAP, die_with_parent=True).rc
     if not cfg.outer_namespaces:
         for stray in sandbox.reap_strays(cfg.root):
             print(f"note: killed a program left running: {stray}")
-    data = results.load(out / "results.json") or {"tests": []}
-    if rc == 2 and args.x:
+    data = results.load(spec.results_json) or {"tests": []}
+    if rc == 2 and flags.exitfirst:
         rc = 1  # -x under xdist: "interrupted" after the first failure, as asked
     if rc not in (None, 0, 1) and data["tests"]:
         note = (f"The test run stopped with an error of its own (pytest exit status {rc}); unfinished tests "
                 f"score 0. This is not a verdict on your code: please report it, with the grader's pytest.log.")
         print(note)
-        data = results.write_stub(out / "results.json", note, data)
+        data = results.write_stub(spec.results_json, note, data)
     if rc is None:
-        note = f"The grading run was stopped after {args.timeout:.0f} s; unfinished tests score 0."
-        print(note)
-        data = results.write_stub(out / "results.json", note, data)
-        for p in args.results_json or []:
-            results.write_stub(Path(p), note, data | {"output": ""})
+        stop_early(spec, f"The grading run was stopped after {flags.timeout:.0f} s; unfinished tests score 0.", data)
+        data = results.load(spec.results_json) or {"tests": []}
     if not data["tests"]:
         print(f"grade: no test ran; see {log}", file=sys.stderr)
         print(log.read_text()[-3000:], file=sys.stderr)
         note = "No test ran: the grader could not collect the tests (see pytest.log)."
-        for p in [out / "results.json", *(args.results_json or [])]:
+        for p in [spec.results_json, *spec.results_copies]:
             results.write_stub(Path(p), note)
         return 1
-    print_report(lab, src, data, out, time.monotonic() - started, not args.quiet)
-    if args.lf or args.x or args.k:
-        print("note: " + ", ".join(w for w, on in (("-k: only the tests that match", args.k),
-                                                     ("-x: stopped at the first failure", args.x),
-                                                     ("--lf: only the tests that failed last time", args.lf)) if on)
+    print_report(lab, Path(spec.source), data, out, time.time() - spec.started, not flags.quiet)
+    if flags.last_failed or flags.exitfirst or flags.select:
+        print("note: " + ", ".join(w for w, on in (("-k: only the tests that match", flags.select),
+                                                     ("-x: stopped at the first failure", flags.exitfirst),
+                                                     ("--lf: only the tests that failed last time", flags.last_failed))
+                                   if on)
               + "; the total counts the tests that ran")
     score = sum(t["score"] for t in data["tests"])
     top = sum(t["max_score"] for t in data["tests"])
@@ -514,12 +522,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="a folder the student's code must not read (namespaces mode); repeatable")
     ap.add_argument("--results-json", action="append", metavar="PATH",
                     help="also keep a copy of results.json here, rewritten as tests finish; repeatable")
-    ap.add_argument("--source-label", help=argparse.SUPPRESS)
-    ap.add_argument("--inside-sandbox", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--run-spec", metavar="PATH", help=argparse.SUPPRESS)  # the run inside the sandbox
     args = ap.parse_args(argv)
-    args.argv = list(argv if argv is not None else sys.argv[1:])
-    if args.pcap:
-        os.environ["SOCKLAB_PCAP"] = "1"  # the child pytest's --pcap (harness/pcap.py)
     problems = compat.too_old()
     if problems:
         # Before anything else: an old pytest fails later in ways a student cannot read.

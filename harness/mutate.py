@@ -48,7 +48,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import csource, paths, procs
+from . import csource, paths, procs, runspec
 from .csource import KEYWORDS, Token
 
 OPERATORS = ("rel", "arith", "const", "delete", "negate", "ignore")
@@ -382,7 +382,8 @@ def grade_tree(src: Path, out: Path, lab: paths.Lab, timeout: float) -> Outcome:
     rc = procs.run_bounded(cmd, timeout + 60, log=log, cwd=paths.KIT).rc
     seconds = time.monotonic() - started
     build_log = out / "build.log"
-    if build_log.is_file() and build_log.read_text().startswith("BUILD FAILED"):
+    spec = runspec.load(out / runspec.NAME)  # the grading run's settings and build report
+    if spec is not None and spec.build_ok is False and build_log.is_file():
         return Outcome("compiler", seconds=seconds, note=_first_error(build_log.read_text()))
     try:
         data = json.loads((out / "results.json").read_text())

@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import runspec
+
 KIT = Path(__file__).resolve().parent.parent
 LABS = KIT / "labs"
 SOLUTIONS = KIT / "solutions"
@@ -84,8 +86,6 @@ def evidence_name(nodeid: str) -> str:
 
 
 def time_scale() -> float:
-    """A factor for every deadline, from SOCKLAB_TIME_SCALE (default 1; raise it on a slow machine)."""
-    try:
-        return max(0.1, float(os.environ.get("SOCKLAB_TIME_SCALE", "1")))
-    except ValueError:
-        return 1.0
+    """A factor for every deadline: the run spec's (harness/runspec.py), else SOCKLAB_TIME_SCALE
+    (default 1; raise it on a slow machine)."""
+    return runspec.time_scale()

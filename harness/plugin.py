@@ -3,6 +3,11 @@
 Loaded with `-p harness.plugin` (pytest.ini does it), so hidden test modules kept outside
 the kit get the same fixtures.
 
+Under the grader, one option carries every setting: `--run-spec OUT/run.json`
+(harness/runspec.py; apply_run_spec() reads it first of all, in each xdist worker too).
+Without it (the kit's own tests, a user at the terminal), --impl, --bin-dir, --evidence and
+--pcap (or SOCKLAB_PCAP=1) still work.
+
 Markers:
     points(n)        what the test is worth in the grade (every graded test has one)
     spec(*labels)    the handout requirements the test checks, e.g. spec("R3.2-4") (harness/spec.py)
@@ -27,7 +32,7 @@ from typing import Optional
 import pytest
 
 from . import build as building
-from . import feedback, paths, pcap, sandbox, textsafe
+from . import feedback, paths, pcap, runspec, sandbox, textsafe
 from .build import Build, ProgramNotBuilt, build_lab  # noqa: F401 (build_lab was here once)
 from .compat import NodeKey
 from .feedback import Diagnosis, FeedbackFailure
@@ -39,26 +44,53 @@ from .proxy import FragmentingProxy
 PROGRAMS_KEY = NodeKey("programs")
 CALL_FAILED_KEY = NodeKey("call_failed")
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
+#: A user's switch for --pcap in a plain pytest run (the grader reads it once into run.json).
+PCAP_ENV = "SOCKLAB_PCAP"
 
 
 # ---- options and markers -----------------------------------------------------------------
 def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("socklab")
+    g.addoption("--run-spec", default=None, metavar="PATH",
+                help="the grader's run.json (harness/runspec.py): the lab, the build, the flags, the sandbox, "
+                     "the time scale and the output paths; the grader passes this and nothing else")
+    # For a plain pytest run without the grader (the kit's own tests, a user at the terminal);
+    # under the grader, run.json sets them (apply_run_spec()).
     g.addoption("--impl", default=os.environ.get("SOCKLAB_IMPL", "labs"),
                 help="sources to test: labs (the student's, default), solutions, or a folder")
-    g.addoption("--bin-dir", default=os.environ.get("SOCKLAB_BIN"),
-                help="use programs already built in this folder (the grader builds them)")
-    g.addoption("--build-log", default=os.environ.get("SOCKLAB_BUILD_LOG"),
-                help="the grader's build log; when it marks a failed build every test fails with it")
-    g.addoption("--evidence", default=os.environ.get("SOCKLAB_EVIDENCE"),
-                help="folder where a failing test's program output is kept")
+    g.addoption("--bin-dir", default=None,
+                help="use programs already built in this folder (with --run-spec, run.json's)")
+    g.addoption("--evidence", default=None,
+                help="folder where a failing test's program output is kept (with --run-spec, run.json's)")
     g.addoption("--spec-report", default=None,
                 help="write each collected test's points and spec labels to this JSON file (harness/spec.py)")
-    g.addoption("--pcap", action="store_true", default=os.environ.get("SOCKLAB_PCAP") == "1",
-                help="record each test's loopback traffic with tcpdump; keep it when the test fails (pcap.py)")
+    g.addoption("--pcap", action="store_true", default=os.environ.get(PCAP_ENV) == "1",
+                help=f"record each test's loopback traffic with tcpdump; keep it when the test fails (pcap.py); "
+                     f"also {PCAP_ENV}=1 (with --run-spec, run.json's)")
 
 
+def apply_run_spec(config: pytest.Config) -> Optional[runspec.RunSpec]:
+    """Read --run-spec's run.json, make it this process's run spec (timing.py, paths.time_scale(),
+    sandbox.current() read it), and set the options the rest of the harness reads from it."""
+    where = config.getoption("--run-spec", None)
+    if not where:
+        return None
+    spec = runspec.load(Path(where))
+    if spec is None:
+        raise pytest.UsageError(f"--run-spec {where}: not a readable run.json")
+    runspec.activate(spec)
+    config.option.bin_dir = spec.bin_dir or None
+    config.option.evidence = str(spec.evidence)
+    config.option.pcap = spec.flags.pcap
+    config.option.results_json = [str(spec.results_json), *spec.results_copies,
+                                  *(config.getoption("--results-json", None) or [])]
+    return spec
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    # First of every plugin's pytest_configure: results.py and pcap.py read the options it sets.
+    apply_run_spec(config)
     pcap.register(config, lambda item: PROGRAMS_KEY.get(item, []))
     config.addinivalue_line("markers", "points(n): points the test is worth in the grade")
     config.addinivalue_line(
@@ -120,6 +152,9 @@ _builds: dict[str, Build] = {}
 
 
 def _lab_of(request: pytest.FixtureRequest) -> paths.Lab:
+    spec = runspec.active()
+    if spec is not None:
+        return paths.find_lab(spec.lab)  # the grader's: its tests and hidden ones are of one lab
     lab_id = getattr(request.module, "LAB", None)
     if lab_id is None:
         m = re.search(r"lab(\d\d)", Path(str(request.node.fspath)).name)
@@ -140,17 +175,15 @@ def lab_build(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
     lab = _lab_of(request)
     config = request.config
     if lab.id not in _builds:
+        spec = runspec.active()
         bin_dir = config.getoption("--bin-dir")
-        if bin_dir:
-            log_path = config.getoption("--build-log")
-            b = None
-            if log_path:
-                b = building.load(Path(log_path).with_name("build.json"), lab, Path(bin_dir))
-            if b is None:
-                log = Path(log_path).read_text() if log_path and Path(log_path).exists() else ""
-                b = Build(lab, Path(bin_dir), Path(bin_dir), not log.startswith("BUILD FAILED"),
-                          log.replace("BUILD FAILED\n", "", 1))
-            _builds[lab.id] = b
+        if spec is not None and spec.build is not None:
+            # The grader built the programs; run.json says which ones built (harness/build.py).
+            b = building.from_json(spec.build, lab, Path(spec.bin_dir))
+            _builds[lab.id] = b or Build(lab, Path(spec.bin_dir), Path(spec.bin_dir), False,
+                                         "the grader's build report in run.json is malformed")
+        elif bin_dir:
+            _builds[lab.id] = Build(lab, Path(bin_dir), Path(bin_dir), True, "")
         else:
             src = paths.resolve_impl(lab, config.getoption("--impl"))
             _builds[lab.id] = build_lab(lab, src, tmp_path_factory.mktemp(f"build{lab.id}"))
@@ -165,7 +198,7 @@ def build_diagnosis(prog: str, log: str) -> Diagnosis:
 # ---- programs ----------------------------------------------------------------------------
 _never_ready: dict[str, str] = {}
 
-#: With SOCKLAB_VALGRIND=1 (the grader's --valgrind), every program runs under memcheck;
+#: With the grader's --valgrind (run.json's flags.valgrind), every program runs under memcheck;
 #: a memory error makes it exit 99, which crash_report() turns into a failure. Definite leaks
 #: are reported (Program.leak_report()) but keep the exit status, as under LeakSanitizer.
 VALGRIND = ["valgrind", "-q", "--error-exitcode=99", "--leak-check=full",
@@ -206,7 +239,8 @@ class Spawner:
                 f"(the compiler's messages are in the \"build\" entry and in build.log).",
                 build_diagnosis(prog, log))
         path = self.build.path(prog)
-        if os.environ.get("SOCKLAB_VALGRIND") == "1":
+        spec = runspec.active()
+        if spec is not None and spec.flags.valgrind:
             kwargs["wrapper"] = VALGRIND + list(kwargs.get("wrapper", ()))
         # Under the grader: the sandbox's user id, limits, working folder, view (harness/sandbox/).
         kwargs = sandbox.program_defaults(path, kwargs)

@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
+from . import runspec
+
 if TYPE_CHECKING:  # only annotations use it: the grader imports this module without pytest's cost
     import pytest
 
@@ -197,18 +199,11 @@ class ResultsWriter:
         self.write()
 
     def build_entry(self) -> Optional[dict]:
-        """One "build" entry when a program did not build (grade.py's OUT/build.json), else None."""
-        try:
-            log = self.config.getoption("--build-log")
-        except ValueError:
+        """One "build" entry when a program did not build (run.json's build report), else None."""
+        spec = runspec.active()
+        if spec is None or not spec.build:
             return None
-        if not log:
-            return None
-        try:
-            data = json.loads(Path(log).with_name("build.json").read_text())
-        except (OSError, ValueError):
-            return None
-        return build_entry(data)
+        return build_entry(spec.build)
 
     def summary(self) -> dict:
         tests = list(self.tests.values())
@@ -236,7 +231,7 @@ class ResultsWriter:
 
 
 def build_entry(data: dict) -> Optional[dict]:
-    """The results.json entry for a build that failed (`data`: build.json), or None if every program built."""
+    """The results.json entry for a build that failed (`data`: run.json's "build"), or None if every program built."""
     from .textsafe import printable
     failed = {p: v for p, v in (data.get("programs") or {}).items() if not v.get("ok")}
     if not failed and data.get("ok", True):

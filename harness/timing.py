@@ -26,24 +26,23 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterable, Optional
 
+from . import runspec
 from .paths import time_scale
 
 #: How many times a scenario that was only late is measured before it fails.
 DEFAULT_TRIES = 3
-#: The grader measures the scheduling delay once at the start of a run and passes it on here,
-#: so that every test process judges against the same figure (and none pays for measuring it).
-SCHED_ENV = "SOCKLAB_SCHED_DELAY"
+#: The grader measures the scheduling delay once at the start of a run and passes it on in
+#: run.json (harness/runspec.py), so that every test process judges against the same figure
+#: (and none pays for measuring it).
 _sched: list[float] = []
 
 
 def sched_delay(samples: int = 200) -> float:
     """The machine's scheduling delay in seconds: the 99th percentile of how much a 1 ms sleep
     oversleeps, measured once per process (about 0.2 to 0.5 s of sampling) and cached."""
-    if not _sched and os.environ.get(SCHED_ENV):
-        try:
-            _sched.append(max(0.0, float(os.environ[SCHED_ENV])))
-        except ValueError:
-            pass
+    spec = runspec.active()
+    if not _sched and spec is not None and spec.sched_delay is not None:
+        _sched.append(max(0.0, float(spec.sched_delay)))
     if not _sched:
         over = []
         for _ in range(samples):

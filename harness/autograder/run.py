@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from .. import batch, paths, procs, results
+from .. import batch, paths, procs, results, runspec
 
 ROOT_ENV = "SOCKLAB_AUTOGRADER_ROOT"
 
@@ -71,10 +71,18 @@ def run() -> int:
             os.chmod(hidden, 0o700)
     rc = procs.run_bounded(cmd, timeout + 60, cwd=paths.KIT).rc
 
+    # What the grader ran with (its run.json: harness/runspec.py), for the instructor's log.
+    spec = runspec.load(out_dir / "socklab" / runspec.NAME)
+    if spec is not None:
+        mode = (spec.sandbox or {}).get("mode", "none")
+        built = {None: "not built", True: "built", False: "build failed"}[spec.build_ok]
+        print(f"socklab autograder: sandbox {mode}, time scale {spec.time_scale:g}, {built}", flush=True)
     data = results.load(res)
     if not data or not isinstance(data.get("tests"), list) or not data["tests"]:
         why = ("the grader was stopped at its time bound" if rc is None
                else f"the grader failed (exit status {rc})")
+        if spec is not None and spec.build is None:
+            why += " before the build ended"
         data = results.write_stub(res, f"No test result: {why}. Your instructor can see the log.", data)
     text = "\n".join(f"Note: {n}" for n in notes)
     if text:

@@ -61,14 +61,14 @@ from typing import Optional
 
 from .box import SCRATCH_DIRS, Sandbox, copy_kit_build_files, private_folder, reap_strays, sweep  # noqa: F401
 from .build import build, cap_text  # noqa: F401
-from .config import (CONFIG_ENV, DEFAULT_MEMORY_MB, DEFAULT_NICE, DEFAULT_NPROC,  # noqa: F401
+from .config import (DEFAULT_MEMORY_MB, DEFAULT_NICE, DEFAULT_NPROC,  # noqa: F401
                      DEFAULT_RUN_MEMORY_MB, DEFAULT_TMPFS_MB, MODE_ENV, MODES, NS_FLAGS, Config, current, probe)
 from .limits import after_test, child_env, is_sanitized, program_defaults  # noqa: F401
 from .uids import LOCK_DIR, UID_BASE, UID_COUNT, UidPool, kill_uid, pids_of_uid  # noqa: F401
 
 #: The import surface of harness.sandbox (what the grader, batch, the plugin and the self-tests use).
 __all__ = ["SCRATCH_DIRS", "Sandbox", "copy_kit_build_files", "private_folder", "reap_strays", "sweep", "build",
-           "cap_text", "CONFIG_ENV", "DEFAULT_MEMORY_MB", "DEFAULT_NICE", "DEFAULT_NPROC", "DEFAULT_RUN_MEMORY_MB",
+           "cap_text", "DEFAULT_MEMORY_MB", "DEFAULT_NICE", "DEFAULT_NPROC", "DEFAULT_RUN_MEMORY_MB",
            "DEFAULT_TMPFS_MB", "MODE_ENV", "MODES", "NS_FLAGS", "Config", "current", "probe", "after_test",
            "child_env", "is_sanitized", "program_defaults", "LOCK_DIR", "UID_BASE", "UID_COUNT", "UidPool",
            "kill_uid", "pids_of_uid", "at_least", "main"]

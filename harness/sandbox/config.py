@@ -1,8 +1,7 @@
 """The sandbox's settings, the mode this machine allows, and the configuration a grading run
-passes to its children (the inner grader, pytest and the plugin)."""
+passes to its children (the inner grader, pytest and the plugin) in run.json (harness/runspec.py)."""
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -10,10 +9,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from .. import paths
+from .. import paths, runspec
 
-#: Environment variable that carries the sandbox configuration to the grader's children.
-CONFIG_ENV = "SOCKLAB_SANDBOX"
 #: Set to "off", "user" or "namespaces" to ask for a weaker sandbox than the machine allows.
 MODE_ENV = "SOCKLAB_SANDBOX_MODE"
 #: The modes, weakest first.
@@ -120,17 +117,17 @@ class Config:
             os.chmod(d, 0o700)
         return d
 
-    def to_env(self) -> dict:
-        return {CONFIG_ENV: json.dumps(asdict(self))}
+    def to_dict(self) -> dict:
+        """The fields, for run.json's "sandbox" (harness/runspec.py)."""
+        return asdict(self)
 
     @classmethod
-    def from_env(cls) -> Optional["Config"]:
-        raw = os.environ.get(CONFIG_ENV)
+    def from_dict(cls, raw: Optional[dict]) -> Optional["Config"]:
         if not raw:
             return None
         try:
-            return cls(**json.loads(raw))
-        except (TypeError, ValueError):
+            return cls(**raw)
+        except TypeError:
             return None
 
     def describe(self) -> str:
@@ -150,12 +147,14 @@ _config_cache: dict = {}
 
 
 def current() -> Optional[Config]:
-    """The configuration of the grading run this process belongs to (None outside the grader)."""
-    raw = os.environ.get(CONFIG_ENV)
-    if raw not in _config_cache:
+    """The configuration of the grading run this process belongs to: the run spec's "sandbox"
+    (harness/runspec.py); None outside the grader."""
+    spec = runspec.active()
+    key = id(spec)
+    if key not in _config_cache:
         _config_cache.clear()
-        _config_cache[raw] = Config.from_env()
-    return _config_cache[raw]
+        _config_cache[key] = Config.from_dict(spec.sandbox) if spec is not None else None
+    return _config_cache[key]
 
 
 # ---- probing ---------------------------------------------------------------------------------

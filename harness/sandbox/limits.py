@@ -22,7 +22,7 @@ from .config import Config, current
 from .uids import kill_uid
 
 #: Environment variables a student program inherits (everything else is dropped).
-#: (The grader's own SOCKLAB_* settings pass too, such as SOCKLAB_TIME_SCALE or SOCKLAB_PCAP.)
+#: (The user's own SOCKLAB_* variables pass too; the grader's settings travel in run.json, not here.)
 # PYTHONPATH: the grader inside the sandbox must import the same pytest as outside (a pytest
 # installed with pip --target, or the old one `make compat-check` unpacks).
 KEEP_ENV = ("PATH", "LANG", "LC_ALL", "TERM", "TZ", "PYTHONDONTWRITEBYTECODE", "PYTHONPATH")
@@ -223,7 +223,6 @@ def child_env(cfg: Config, extra: Optional[dict] = None) -> dict:
         env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
         env["HOME"] = str(cfg.run)
     env.pop("PYTEST_ADDOPTS", None)
-    env.update(cfg.to_env())
     env["TMPDIR"] = str(cfg.basetemp)
     env.update(extra or {})
     return env
