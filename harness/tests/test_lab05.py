@@ -930,9 +930,12 @@ def test_ipv6(http_server):
 
 @pytest.mark.spec("R2.1-1", "R2.1-2", "R2.1-3", "R2.1-4", "R2.1-5", "R2.1-6")
 @pytest.mark.points(2)
-def test_arguments(spawn, http_docroot):
-    """Bad arguments: usage and exit 2; missing DOCROOT or a taken port: an error and exit 1"""
+def test_arguments(spawn, http_server, http_docroot):
+    """Options accepted; bad arguments: usage and exit 2; missing DOCROOT or a taken port: exit 1"""
     root = str(http_docroot.path)
+    s = http_server("-4", "--max-clients", "5", "--idle-timeout", "5000")
+    r = s.request("/index.html", "GET with -4 --max-clients 5 --idle-timeout 5000", "§2.1 [R2.1-2]")
+    s.expect_status(r, 200, "GET with -4 --max-clients 5 --idle-timeout 5000", "every option of §2.1 is accepted [R2.1-3] [R2.1-4]")
     cases = [
         ([], 2, "usage", "R2.1-1"),
         (["-p", "0"], 2, "usage", "R2.1-1"),
