@@ -770,8 +770,10 @@ static int start(struct server *s, const char *host, const char *port, int famil
 
 static void close_all(struct server *s)
 {
-    while (s->nconns > 0)
-        remove_conn(s, s->nconns - 1);
+    size_t i;
+
+    for (i = 0; i < s->nconns; i++)
+        free_conn(s->conns[i]);
     free(s->conns);
     free(s->pfds);
     free(s->root);
