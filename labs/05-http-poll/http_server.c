@@ -266,7 +266,7 @@ static void free_conn(struct conn *c)
  * conns[j] stays polled by pfds[j + 2] and poll() never sees a closed fd. */
 static void remove_conn(struct server *s, size_t i)
 {
-    /* TODO(student): free_conn(conns[i]), then move the last connection into slot i, in
+    /* TODO(student): (handout §5.4) free_conn(conns[i]), then move the last connection into slot i, in
      * conns[] and in pfds[] (at i + 2) together. */
     (void)s;
     (void)i;
@@ -380,7 +380,7 @@ static int not_modified(const struct request *r, const struct stat *st)
 /* Answer a well-formed GET or HEAD: 200 with the file, 304, or 403/404. */
 static int serve_file(struct server *s, struct conn *c, const struct request *r, int is_head)
 {
-    /* TODO(student): decode_path(), resolve_path(), open(), fstat(); 304 if not_modified();
+    /* TODO(student): (handout §3.2) decode_path(), resolve_path(), open(), fstat(); 304 if not_modified();
      * otherwise log_request() and queue_head() + Content-Type, Content-Length, Last-Modified;
      * for GET, leave the fd in c->file_fd for fill_from_file(). Close the fd on every other path. */
     (void)s;
@@ -433,7 +433,7 @@ static int respond(struct server *s, struct conn *c, const struct request *r, in
 /* Queue more of the file being sent, up to about OUT_LOW bytes of output; -1 on error. */
 static int fill_from_file(struct conn *c)
 {
-    /* TODO(student): while the queue holds less than OUT_LOW, read() up to FILE_CHUNK of the
+    /* TODO(student): (handout §5.2) while the queue holds less than OUT_LOW, read() up to FILE_CHUNK of the
      * file into it; close_file() after the last byte; a short file (read() returns 0): -1. */
     fprintf(stderr, "%s: fill_from_file: not written yet (TODO in http_server.c, handout §5.2)\n", PROG);
     close_file(c);
@@ -443,7 +443,7 @@ static int fill_from_file(struct conn *c)
 /* Answer every complete request in the input, in order, while the output has room. */
 static void process(struct server *s, struct conn *c)
 {
-    /* TODO(student): while OPEN and the output has room (no file being sent, less than
+    /* TODO(student): (handout §3.5) while OPEN and the output has room (no file being sent, less than
      * OUT_LOW queued): drop body bytes still to skip, parse_request(), and if complete restart
      * the timer, respond(), and consume the head (r.head_len; all of it after an error).
      * Keep the rest for the next request (pipelining). On the client's EOF: CLOSING. */
@@ -457,7 +457,7 @@ static void process(struct server *s, struct conn *c)
 
 static void on_accept(struct server *s)
 {
-    /* TODO(student): accept() every newcomer (non-blocking listener) until EAGAIN; 503 and
+    /* TODO(student): (handout §5.4) accept() every newcomer (non-blocking listener) until EAGAIN; 503 and
      * close beyond max_clients; set_nonblocking() and add_conn(); the EMFILE spare-fd trick. */
     fprintf(stderr, "%s: on_accept: not written yet (TODO in http_server.c, handout §5.4)\n", PROG);
     (void)s;
@@ -466,7 +466,7 @@ static void on_accept(struct server *s)
 
 static void on_readable(struct conn *c)
 {
-    /* TODO(student): one recv() into the input buffer (room: IN_MAX - pending); 0 is the
+    /* TODO(student): (handout §5.1, §5.2) one recv() into the input buffer (room: IN_MAX - pending); 0 is the
      * client's EOF; EAGAIN/EINTR: nothing yet; other errors: DEAD. In LINGER, read and drop. */
     fprintf(stderr, "%s: on_readable: not written yet (TODO in http_server.c, handout §5.1, §5.2)\n", PROG);
     c->state = DEAD;
@@ -474,7 +474,7 @@ static void on_readable(struct conn *c)
 
 static void on_writable(struct server *s, struct conn *c)
 {
-    /* TODO(student): send() the output queue until it is empty or EAGAIN; restart the
+    /* TODO(student): (handout §5.2) send() the output queue until it is empty or EAGAIN; restart the
      * idle timer on progress (§5.3); EPIPE/ECONNRESET: DEAD. */
     (void)s;
     fprintf(stderr, "%s: on_writable: not written yet (TODO in http_server.c, handout §5.2)\n", PROG);
@@ -485,7 +485,7 @@ static void on_writable(struct server *s, struct conn *c)
  * so that its unread bytes do not make the kernel reset the connection (RFC 9112 §9.6). */
 static void finish_if_done(struct server *s, struct conn *c)
 {
-    /* TODO(student): once CLOSING and everything is sent: shutdown(SHUT_WR), then LINGER
+    /* TODO(student): (handout §3.5) once CLOSING and everything is sent: shutdown(SHUT_WR), then LINGER
      * until the client's EOF or LINGER_MS (RFC 9112 §9.6). For now: close at once. */
     (void)s;
     if (c->state == CLOSING && buf_pending(&c->out) == 0 && c->file_fd == -1)
@@ -495,7 +495,7 @@ static void finish_if_done(struct server *s, struct conn *c)
 /* The idle timer of handout §5.3 ran out. */
 static void on_timeout(struct server *s, struct conn *c)
 {
-    /* TODO(student): a partial request and nothing to send: queue 408 and close; otherwise
+    /* TODO(student): (handout §5.3) a partial request and nothing to send: queue 408 and close; otherwise
      * (idle, or a response nobody reads, or lingering done): DEAD. For now: never time out. */
     (void)s;
     c->deadline = now_ms() + 3600000;
@@ -504,7 +504,7 @@ static void on_timeout(struct server *s, struct conn *c)
 /* The events each connection waits for, and the poll() timeout to the nearest deadline. */
 static int prepare(struct server *s, long long now)
 {
-    /* TODO(student): fds[0] listener and fds[1] signal pipe (POLLIN); for each connection
+    /* TODO(student): (handout §5.1, §5.3) fds[0] listener and fds[1] signal pipe (POLLIN); for each connection
      * POLLIN while it may read (§5.2), POLLOUT while it has output; return the ms to the nearest
      * deadline (0 if passed, -1 without connections). */
     (void)s;
@@ -514,7 +514,7 @@ static int prepare(struct server *s, long long now)
 
 static int serve(struct server *s)
 {
-    /* TODO(student): the poll() loop of §5.1: prepare(), poll(), the signal pipe (§5.5),
+    /* TODO(student): (handout §5.1) the poll() loop of §5.1: prepare(), poll(), the signal pipe (§5.5),
      * on_accept(), then for each connection with revents: on_readable() (POLLIN), close on
      * POLLHUP/POLLERR without POLLIN, process(), on_writable(), process(), finish_if_done();
      * on_timeout() when its deadline passed; then remove_conn() the DEAD ones (§5.4). */

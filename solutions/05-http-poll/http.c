@@ -454,6 +454,7 @@ static const char *const MONTHS[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
 
 char *http_date(time_t t, char *buf)
 {
+    char tmp[96];
     struct tm tm;
 
     /* Names from our own tables: strftime's %a and %b follow the locale. */
@@ -461,8 +462,10 @@ char *http_date(time_t t, char *buf)
         buf[0] = '\0';
         return buf;
     }
-    snprintf(buf, HTTP_DATE_LEN, "%s, %02d %s %04d %02d:%02d:%02d GMT", DAYS[tm.tm_wday], tm.tm_mday,
+    /* Through a roomy buffer: the compiler cannot see that every field has its usual width. */
+    snprintf(tmp, sizeof tmp, "%s, %02d %s %04d %02d:%02d:%02d GMT", DAYS[tm.tm_wday], tm.tm_mday,
              MONTHS[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    snprintf(buf, HTTP_DATE_LEN, "%.29s", tmp);
     return buf;
 }
 
