@@ -21,6 +21,8 @@ RUN apt-get update \
       procps \
       valgrind \
       tcpdump \
+      python3-h11 \
+      curl \
       patch \
       clang \
       npm \
