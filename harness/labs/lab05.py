@@ -254,6 +254,8 @@ class H11Reader:
 
 def parse_responses(data: bytes, requests: list, eof: bool = True) -> tuple[list, bool]:
     """Parse `data` as the responses to `requests` [(method, version)]: (responses, closed)."""
+    if not data:
+        return [], eof
     r = H11Reader()
     for m, v in requests:
         r.expect(m, v)
@@ -439,10 +441,13 @@ class HttpSession:
 
     def fetch(self, c: HttpClient, what: str, hint: str, timeout: Optional[float] = None) -> Response:
         """c's next response, which must come and parse."""
+        problem = None
         try:
             r = c.response(timeout)
         except ProtocolProblem as e:
-            fb.fail(f"{what}: the response is not valid HTTP/1.1: {e}.", details=self.details(c), hint=hint)
+            problem = str(e)
+        if problem is not None:
+            fb.fail(f"{what}: the response is not valid HTTP/1.1: {problem}.", details=self.details(c), hint=hint)
         if r is None or r == "timeout":
             if r is None:
                 self.server.wait(0.5)
