@@ -31,6 +31,9 @@ RUN apt-get update \
       iperf3 \
       socat \
       python3-matplotlib \
+      wrk \
+      nginx-light \
+      lighttpd \
       chromium \
       python3-pip \
  && rm -rf /var/lib/apt/lists/*
