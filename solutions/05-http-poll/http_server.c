@@ -547,7 +547,7 @@ static void on_accept(struct server *s)
         int fd = accept(s->lfd, (struct sockaddr *)&ss, &sl);
 
         if (fd == -1) {
-            if (errno == EMFILE || errno == ENFILE) {
+            if ((errno == EMFILE || errno == ENFILE) && s->spare_fd != -1) {
                 /* Out of fds: free the spare one, take the newcomer and close it, so the
                  * listener stops being readable (otherwise poll() returns at once forever). */
                 close(s->spare_fd);
@@ -563,11 +563,13 @@ static void on_accept(struct server *s)
             return;
         }
         if (s->nconns >= s->max_clients) {
-            static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain"
-                                       "\r\nContent-Length: 24\r\nConnection: close\r\n\r\n"
-                                       "503 Service Unavailable\n";
+            char busy[256], date[HTTP_DATE_LEN];
+            int n = snprintf(busy, sizeof busy, "HTTP/1.1 503 Service Unavailable\r\nDate: %s\r\n"
+                             "Content-Type: text/plain; charset=utf-8\r\nContent-Length: 24\r\n"
+                             "Connection: close\r\n\r\n503 Service Unavailable\n",
+                             http_date(time(NULL), date));
             /* A fresh socket's send buffer takes these few bytes at once; if not, too bad. */
-            if (send(fd, busy, sizeof busy - 1, 0) == -1)
+            if (send(fd, busy, (size_t)n, 0) == -1)
                 fprintf(stderr, "%s: send %s: %s\n", PROG,
                         sockaddr_str((struct sockaddr *)&ss, addr, sizeof addr), strerror(errno));
             close(fd);
