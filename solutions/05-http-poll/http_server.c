@@ -555,6 +555,9 @@ static void on_accept(struct server *s)
                 if (fd != -1)
                     close(fd);
                 s->spare_fd = open("/dev/null", O_RDONLY);
+                /* accept() says EMFILE before it looks at the backlog: stop once it is empty. */
+                if (fd == -1)
+                    return;
                 fprintf(stderr, "%s: accept %s: %s\n", PROG, s->laddr, strerror(EMFILE));
                 continue;
             }
