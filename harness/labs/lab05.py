@@ -366,11 +366,16 @@ def blast(host: str, port: int, data: bytes, timeout: float = 5.0, shut: bool = 
 
     A server may answer (431, 400...) and close before it has read everything: sending then
     stops (EPIPE, ECONNRESET) and reading goes on. `until(received)` may end it early
-    ("enough"). Returns (bytes received, how it ended: "eof", "reset", "timeout", "enough")."""
+    ("enough"). Returns (bytes received, how it ended: "eof", "reset", "timeout", "enough", or
+    "refused (why)" when the connection could not be made)."""
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
     s = socket.socket(fam, socket.SOCK_STREAM)
     s.settimeout(timeout * time_scale())
-    s.connect((host, port))
+    try:
+        s.connect((host, port))
+    except OSError as e:
+        s.close()
+        return b"", f"refused ({e.strerror or e})"
     s.setblocking(False)
     sel = selectors.DefaultSelector()
     sel.register(s, selectors.EVENT_READ | selectors.EVENT_WRITE)

@@ -646,7 +646,7 @@ def test_pipeliner_never_reads(http_server):
     hint = ("stop reading a client whose answers are not being read: bounded input and output per connection "
             "(§5.2) [R5.2-2]")
     base = open_fds(s.server.pid)
-    hog = socket.create_connection((s.host, s.port))
+    hog = s.client().sock
     hog.setblocking(False)
     one = b"GET /bin.dat HTTP/1.1\r\nHost: x\r\n\r\n"
     chunk = one * 1000
@@ -812,7 +812,7 @@ def test_out_of_fds(http_server):
     socks = []
     try:
         for _ in range(60):
-            socks.append(socket.create_connection((s.host, s.port), timeout=5 * time_scale()))
+            socks.append(s.client().sock)
         # Let the server take (or turn away) the whole backlog: its fd count stops changing.
         end, last, since = time.monotonic() + timing.upper(3.0, 2.0), -1, time.monotonic()
         while time.monotonic() < end and time.monotonic() - since < 0.3:
