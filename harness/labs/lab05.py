@@ -133,6 +133,12 @@ def make_docroot(base: Path) -> DocRoot:
         "/anim.gif": b"GIF89a not really a gif",
         "/logo.svg": b"<svg xmlns=\"http://www.w3.org/2000/svg\"/>\n",
         "/empty.txt": b"",
+        "/page.htm": b"<p>htm</p>\n",
+        "/pic.jpeg": b"\xff\xd8\xff\xe0 jpeg",
+        "/favicon.ico": b"\x00\x00\x01\x00 ico",
+        "/doc.pdf": b"%PDF-1.4 not really",
+        "/mod.wasm": b"\x00asm\x01\x00\x00\x00",
+        "/a+b.txt": b"a plus, not a space\n",
     }
     for rel, data in files.items():
         (root / rel.lstrip("/")).write_bytes(data)

@@ -83,7 +83,9 @@ def test_content_types(http_server):
     cases = [("/index.html", "text/html"), ("/style.css", "text/css"), ("/app.js", "text/javascript"),
              ("/data.json", "application/json"), ("/sub/note.txt", "text/plain"), ("/img/logo.png", "image/png"),
              ("/photo.jpg", "image/jpeg"), ("/anim.gif", "image/gif"), ("/logo.svg", "image/svg+xml"),
-             ("/UPPER.TXT", "text/plain"), ("/noext", "application/octet-stream"),
+             ("/UPPER.TXT", "text/plain"), ("/noext", "application/octet-stream"), ("/page.htm", "text/html"),
+             ("/pic.jpeg", "image/jpeg"), ("/favicon.ico", "image/x-icon"), ("/doc.pdf", "application/pdf"),
+             ("/mod.wasm", "application/wasm"),
              ("/bin.dat", "application/octet-stream")]
     for path, want in cases:
         r = s.request(path, f"GET {path}", "§3.2", c=c)
@@ -159,6 +161,11 @@ def test_if_modified_since(http_server):
                   headers=(("If-Modified-Since", imf(mtime)),), c=c)
     s.expect_status(r, 304, "GET /index.html with If-Modified-Since equal to its Last-Modified", hint, c)
     fb.expect(r.body == b"", f"the 304 response has a body {r.body[:60]!r}.", details=s.details(c), hint=hint)
+    lm = http_date_ok(r.header("last-modified"))
+    fb.expect(http_date_ok(r.header("date")) is not None and lm is not None and int(lm) == int(mtime),
+              f"the 304 has Date {r.header('date')!r} and Last-Modified {r.header('last-modified')!r}; expected both, "
+              f"Last-Modified {imf(mtime)!r}.", details=s.details(c),
+              hint="a 304 carries Date and Last-Modified like the 200 would (§3.2) [R3.2-3] [R3.2-4]")
     r = s.request("/index.html", "GET with If-Modified-Since a day later", hint,
                   headers=(("If-Modified-Since", imf(mtime + 86400)),), c=c)
     s.expect_status(r, 304, "GET /index.html with If-Modified-Since a day after its mtime", hint, c)
@@ -211,6 +218,9 @@ def test_connection_close(http_server):
         fb.expect_bytes(r.body, s.root.files["/index.html"], what="the body", details=s.details(c), hint=hint)
         fb.expect(c.wait_eof(2), f"HTTP/{version} {headers}: the server did not close the connection after "
                   "the response.", details=s.details(c), hint=f"{hint} [{label}]")
+        fb.expect("close" in (r.header("connection") or "").lower(),
+                  f"HTTP/{version} {headers}: the response says Connection: {r.header('connection')!r}; it must say "
+                  "'close' when the server will close.", details=s.details(c), hint=f"{hint} [{label}]")
 
 
 @pytest.mark.spec("R3.5-4")
@@ -324,6 +334,11 @@ def check_error(s, raw: bytes, status: int, what: str, hint: str, close: bool = 
                   "expected text/plain and an IMF-fixdate.", details=[s.server.describe()],
                   hint="every error response has Date, Content-Type: text/plain; charset=utf-8, Content-Length and "
                        "a short body (§3.4) [R3.4-1]")
+    if close and status >= 400:
+        fb.expect("close" in (r.header("connection") or "").lower(),
+                  f"{what}: the {status} says Connection: {r.header('connection')!r}; expected 'close'.",
+                  details=[s.server.describe()],
+                  hint="an error that ends the connection says so: 'Connection: close' (§3.4) [R3.4-7]")
     if close:
         fb.expect(how in ("eof", "reset"), f"{what}: after a {status}, the server must close the connection "
                   f"(it stayed open).", details=[s.server.describe()],
@@ -496,6 +511,7 @@ TRAVERSAL = [
     ("/sub//note.txt", 200, "R4.1-4"),
     ("/a%20b.txt", 200, "R4.1-1"),
     ("/%69ndex.html", 200, "R4.1-1"),
+    ("/a+b.txt", 200, "R4.1-1"),
 ]
 
 
@@ -534,7 +550,7 @@ def test_symlinks(http_server):
 
 
 # ---- §5 the loop: hostile clients --------------------------------------------------------------
-@pytest.mark.spec("R5.3-1", "R5.3-3", "R2.2-4")
+@pytest.mark.spec("R5.3-1", "R5.3-3", "R5.3-6", "R2.2-4")
 @pytest.mark.points(4)
 def test_idle_timeout(http_server):
     """--idle-timeout: a partial request gets 408 then close; an idle connection is closed silently"""
@@ -566,6 +582,21 @@ def test_idle_timeout(http_server):
     v = timing.judge(scenario)
     fb.expect(v.ok, f"idle timeout {T * 1000:.0f} ms: {v.message}.", details=[s.server.describe()],
               hint="restart a connection's timer at accept and after each request; close at expiry (§5.3)")
+    # A slow but steady reader of a big file makes progress: it is not idle.
+    slow = s.client(timeout=20)
+    slow.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 * 1024)
+    slow.get("/big.bin")
+    t0, got = time.monotonic(), 0
+    hint3 = "bytes sent restart the idle timer: a client that reads slowly but steadily is not idle (§5.3) [R5.3-6]"
+    while time.monotonic() - t0 < 3 * T and not slow.eof:
+        slow._recv(time.monotonic() + 0.05)
+        time.sleep(0.1)  # the slow reader's pace, not a synchronisation
+    fb.expect(not slow.eof, f"a client reading /big.bin slowly ({len(slow.received)} bytes in "
+              f"{time.monotonic() - t0:.1f} s) was cut off by the {T} s idle timeout.", details=[s.server.describe()],
+              hint=hint3)
+    r = s.fetch(slow, "the slow reader reads the rest at full speed", hint3, timeout=20)
+    fb.expect(r.status == 200 and len(r.body) == len(s.root.big), f"the slow reader got {r.summary()} with "
+              f"{len(r.body)} of {len(s.root.big)} bytes.", details=[s.server.describe()], hint=hint3)
     # The 408 is logged with "-" for the request line it never received.
     lines = [l for l in s.log_lines() if '" 408 ' in l]
     fb.expect(any(CLF.match(l) and '"-" 408' in l for l in lines),
