@@ -83,6 +83,7 @@ int resolve_path(const char *root, const char *path, char **file);
  * @brief The Content-Type for a file name, from its extension (case-insensitive).
  * @param name A file name or path.
  * @return A static string; "application/octet-stream" for an unknown extension.
+ * @see RFC 9110 §8.3 (Content-Type); handout §3.2 (the table).
  */
 const char *mime_type(const char *name);
 
@@ -112,6 +113,7 @@ int parse_http_date(const char *s, size_t n, time_t *t);
  * @brief The reason phrase of a status code this server sends.
  * @param status 200, 304, 400, 403, 404, 405, 408, 413, 414, 431, 501, 503 or 505.
  * @return A static string ("Not Found"); "Unknown" for another code.
+ * @see RFC 9110 §15 (status codes); handout §3.4.
  */
 const char *reason_phrase(int status);
 
