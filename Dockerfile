@@ -23,6 +23,8 @@ RUN apt-get update \
       procps \
       valgrind \
       tcpdump \
+      python3-h11 \
+      curl \
       patch \
       git \
       stress-ng \
@@ -33,6 +35,9 @@ RUN apt-get update \
       iperf3 \
       socat \
       python3-matplotlib \
+      wrk \
+      nginx-light \
+      lighttpd \
       chromium \
       python3-pip \
  && rm -rf /var/lib/apt/lists/*

@@ -112,7 +112,7 @@ selftest: docs-deps
 # out/docs-shots/: look at them before a release (not part of make test).
 .PHONY: docs-shots
 docs-shots: docs-deps
-	@$(DEPS_BIN)/ensure-deps shots
+	@$(DEPS_BIN)/ensure-deps grade
 	harness/bin/docs-shots
 
 # Benchmarks (issue 7): the reference solutions beside iperf3, socat and ncat, written to
