@@ -2,6 +2,7 @@
 #
 #   make grade LAB=01 [IMPL=labs|solutions|PATH]   grade one lab (default: your code in labs/)
 #         [GRADE_FLAGS="-k EXPR -x --lf --hidden DIR --valgrind --pcap"]
+#   make test-zoo        every bug-zoo mutant and valid variant (make test grades a sample)
 #   make test            the kit's own tests (in a student handout: the same as make grade, for
 #                        LAB=NN or every lab; in a lab's folder: that lab)
 #   make stress          for maintainers: every solution graded 20 times under load (harness/stress.py)
@@ -68,7 +69,13 @@ endif
 # -rs: every skipped check is listed at the end with its reason (a tool that is missing, no root).
 selftest: test-deps
 	@[ "$$(id -u)" = 0 ] || echo "make test: not running as root: the grader's sandbox is off (rlimits only); the checks that need root are skipped and listed at the end"
-	$(PYTHON) -m pytest harness/selftest -n $(JOBS) -q -p no:randomly -rs
+	$(PYTHON) -m pytest harness/selftest -n $(JOBS) -q -p no:randomly -rs -m "not zoo"
+
+# Every mutant of every bug zoo and every valid variant (make test grades a sample of them, the
+# marker `zoo` in harness/selftest): about 10 minutes on 2 cores. CI runs it after make test.
+.PHONY: test-zoo
+test-zoo: test-deps
+	$(PYTHON) -m pytest harness/selftest/test_kit.py harness/selftest/test_layout.py -n $(JOBS) -q -p no:randomly -m zoo
 
 # For maintainers, not part of make test: grade every lab's solution with the oldest supported
 # pytest (Ubuntu 22.04's 6.2.5, as on Gradescope), unpacked under out/compat. See harness/compat.py.

@@ -32,10 +32,14 @@ import pytest
 from harness import paths
 from harness.build import build_lab
 from harness.results import test_id as result_id
-from harness.selftest.kitutil import assert_no_build_running, assert_no_traceback, assert_nothing_left, patch_header
+from harness.selftest.kitutil import (assert_no_build_running, assert_no_traceback, assert_nothing_left,
+                                      patch_header, zoo_marks)
 
 LABS = [lab for lab in paths.all_labs() if lab.solution.is_dir()]
 MUTANTS = [(lab, p) for lab in LABS for p in sorted((lab.solution / "mutants").glob("*.patch"))]
+#: Each mutant as a parametrized case: a sample runs in make test, every one in make test-zoo.
+MUTANT_CASES = [pytest.param(lab, p, id=f"{lab.id}-{p.stem}", marks=zoo_marks(i))
+                for lab in LABS for i, p in enumerate(sorted((lab.solution / "mutants").glob("*.patch")))]
 
 #: The least number of mutants each lab's bug zoo holds (the issues ask for 8 at least).
 MIN_MUTANTS = 8
@@ -114,7 +118,7 @@ def test_bug_zoo_is_big_enough(lab):
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("lab,patch", MUTANTS, ids=[f"{l.id}-{p.stem}" for l, p in MUTANTS])
+@pytest.mark.parametrize("lab,patch", MUTANT_CASES)
 def test_mutant_is_caught(lab, patch, tmp_path):
     head = patch_header(patch)
     assert head.get("mutant") and head.get("catches"), f"{patch} needs 'Mutant:' and 'Catches:' header lines"

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from harness import csource, paths, results
-from harness.selftest.kitutil import patch_header
+from harness.selftest.kitutil import patch_header, zoo_marks
 
 KIT = paths.KIT
 HARNESS = KIT / "harness"
@@ -75,7 +75,8 @@ def _variants() -> list:
     cases = []
     for lab in LABS:
         found = sorted((lab.solution / "variants").glob("*.patch"))
-        cases += [pytest.param(lab, p, id=f"{lab.id}-{p.stem}") for p in found]
+        cases += [pytest.param(lab, p, id=f"{lab.id}-{p.stem}", marks=zoo_marks(i, every=len(found) or 1))
+                  for i, p in enumerate(found)]
         if not found:
             cases.append(pytest.param(lab, None, id=f"{lab.id}-none",
                                       marks=pytest.mark.skip(reason=f"lab {lab.id} has no variants yet")))
