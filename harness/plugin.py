@@ -211,24 +211,40 @@ class Spawner:
     def __init__(self, build: Build, programs: list):
         self.build = build
         self.programs = programs
+        self.shared: list[Path] = []  # shared_file() and shared_dir() paths, removed at teardown
+
+    def _shared_place(self) -> tuple[Optional[Path], Optional[int]]:
+        cfg = sandbox.current()
+        if cfg is None:
+            return None, None
+        uid = cfg.uid_for_worker()
+        return cfg.workdir(uid), uid
 
     def shared_file(self, prefix: str = "socklab-") -> Path:
         """An empty file that the programs this test starts can write (by its absolute path) and
         the harness can read afterwards: in the sandbox, inside the programs' own working
-        folder (the only place of the harness's filesystem they see); otherwise in /tmp."""
+        folder (the only place of the harness's filesystem they see); otherwise in /tmp.
+        Removed at the end of the test."""
         import tempfile
-        cfg = sandbox.current()
-        folder = None
-        uid = None
-        if cfg is not None:
-            uid = cfg.uid_for_worker()
-            folder = cfg.workdir(uid)
+        folder, uid = self._shared_place()
         fd, name = tempfile.mkstemp(prefix=prefix, dir=folder)
         os.close(fd)
         if uid is not None:
             os.chown(name, uid, -1)
         os.chmod(name, 0o666)
+        self.shared.append(Path(name))
         return Path(name)
+
+    def shared_dir(self, prefix: str = "socklab-") -> Path:
+        """A new folder, root's, that the programs this test starts can read (files the harness
+        puts there for them: a document root, input files): like shared_file(), in their own
+        working folder under the sandbox. Removed, with what is in it, at the end of the test."""
+        import tempfile
+        folder, _ = self._shared_place()
+        name = Path(tempfile.mkdtemp(prefix=prefix, dir=folder))
+        os.chmod(name, 0o755)
+        self.shared.append(name)
+        return name
 
     def __call__(self, prog: str, *args, **kwargs) -> Program:
         """Start the lab's program `prog` with `args`; keyword arguments go to procs.Program."""
@@ -293,7 +309,8 @@ def spawn(request: pytest.FixtureRequest, lab_build: Build):
     """
     programs: list[Program] = []
     PROGRAMS_KEY.set(request.node, programs)
-    yield Spawner(lab_build, programs)
+    spawner = Spawner(lab_build, programs)
+    yield spawner
     crashes = []
     for p in programs:
         p.stop()
@@ -302,6 +319,12 @@ def spawn(request: pytest.FixtureRequest, lab_build: Build):
             crashes.append(report)
     # Whatever escaped its process group (setsid, a double fork) dies here too.
     sandbox.after_test()
+    import shutil
+    for path in spawner.shared:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
     if crashes and not CALL_FAILED_KEY.get(request.node, False):
         pytest.fail("\n\n".join(crashes), pytrace=False)
 

@@ -156,9 +156,10 @@ def make_docroot(base: Path) -> DocRoot:
 
 
 @pytest.fixture
-def http_docroot(tmp_path_factory) -> DocRoot:
-    """A fresh document root for one test (index.html, CSS, JS, images, binaries, symlinks)."""
-    return make_docroot(tmp_path_factory.mktemp("lab05"))
+def http_docroot(spawn) -> DocRoot:
+    """A fresh document root for one test (index.html, CSS, JS, images, binaries, symlinks),
+    where the server can read it (spawn.shared_dir(): in the sandbox, its own working folder)."""
+    return make_docroot(spawn.shared_dir("lab05-"))
 
 
 # ---- responses -----------------------------------------------------------------------------

@@ -162,7 +162,14 @@ def test_gradescope_setup_installs_the_grade_group():
     """setup.sh installs the grade group of deps.txt (not a list of its own), and falls back
     to pip where the distribution's pytest is older than harness/compat.py's minimum."""
     text = (KIT / "harness/autograder/setup.sh").read_text()
-    assert "ensure-deps\" --list grade" in text
+    # The required packages in one apt-get call; the optional ones one by one, so that one a
+    # distribution lacks never stops the set-up.
+    assert "ensure-deps\" --list-req grade" in text and "ensure-deps\" --list-opt grade" in text
+    listed = subprocess.run(["sh", str(KIT / "harness/bin/ensure-deps"), "--list", "grade"], text=True,
+                            stdout=subprocess.PIPE).stdout.split()
+    split = [subprocess.run(["sh", str(KIT / "harness/bin/ensure-deps"), f"--list-{need}", "grade"], text=True,
+                            stdout=subprocess.PIPE).stdout.split() for need in ("req", "opt")]
+    assert sorted(listed) == sorted(split[0] + split[1]), (listed, split)
     assert "harness.compat" in text and "pip install" in text
     code = [l for l in text.splitlines() if not l.lstrip().startswith("#")]
     assert not [l for l in code if "python3-pytest" in l], "setup.sh names packages of its own"

@@ -1013,7 +1013,10 @@ def test_browser(http_server):
                f"--user-data-dir={prof}", "--virtual-time-budget=5000", "--run-all-compositor-stages-before-draw",
                "--dump-dom", f"http://{s.host}:{s.port}/"]
         try:
-            p = subprocess.run(cmd, capture_output=True, timeout=40 * time_scale(), start_new_session=True)
+            # Its own TMPDIR, the throw-away profile: Chromium makes its singleton's socket folder
+            # there, and the grader's /tmp may be read-only.
+            p = subprocess.run(cmd, capture_output=True, timeout=40 * time_scale(), start_new_session=True,
+                               env={**os.environ, "TMPDIR": prof, "HOME": prof})
         except subprocess.TimeoutExpired:
             fb.fail("Chromium did not finish loading the page within 40 s.", details=[s.server.describe()], hint=hint)
     dom = p.stdout.decode("utf-8", "replace")
@@ -1021,7 +1024,9 @@ def test_browser(http_server):
     fb.expect(BROWSER_WANT in dom,
               f"the page did not render complete in Chromium: the script wrote {wrote!r}, expected {BROWSER_WANT!r}.",
               details=["  Chromium's DOM (head):\n" + dom[:800], "  log:\n" + "\n".join(s.log_lines()[-12:]),
-                       s.server.describe()], hint=hint)
+                       s.server.describe(),
+                       "  Chromium's stderr (tail):\n" + "\n".join(p.stderr.decode("utf-8", "replace").splitlines()[-8:])],
+              hint=hint)
 
 
 def _between(text: str, a: str, b: str) -> str:
