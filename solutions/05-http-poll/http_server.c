@@ -203,7 +203,7 @@ static void usage(void)
 }
 
 /* The getaddrinfo loop of Lab 01 (AI_PASSIVE): the first address that binds wins. */
-static int tcp_listen(const char *host, const char *port, int family, char *err, size_t errlen)
+static int http_listen(const char *host, const char *port, int family, char *err, size_t errlen)
 {
     struct addrinfo hints, *res, *ai;
     char addr[SOCKADDR_STRLEN];
@@ -746,7 +746,7 @@ static int start(struct server *s, const char *host, const char *port, int famil
                 s->root == NULL ? strerror(errno) : strerror(ENOTDIR));
         return -1;
     }
-    s->lfd = tcp_listen(host, port, family, err, sizeof err);
+    s->lfd = http_listen(host, port, family, err, sizeof err);
     if (s->lfd == -1) {
         fprintf(stderr, "%s: %s\n", PROG, err);
         return -1;
