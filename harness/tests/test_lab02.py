@@ -231,19 +231,37 @@ def test_server_delay_keeps_serving(spawn):
 @pytest.mark.points(3)
 def test_server_interleaved_clients(spawn):
     """udp_server with 20 udp_clients at once: every client gets all its 20 replies"""
-    server, host, port = start_server(spawn)
-    # Generous retries: on a loaded machine a correct server may be descheduled for a while.
-    clients = [spawn("udp_client", "-c", "20", "-t", "250", "-r", "5", "-s", str(64 + 8 * i), host, port,
-                     stdin=b"") for i in range(20)]
-    for i, client in enumerate(clients):
-        rc = client.wait(25)
-        ok = rc == 0 and re.search(rb"^20 requests, 20 replied", client.stdout, re.M)
-        if not ok:
-            fb.fail(f"client {i + 1} of 20, sharing udp_server with the others, ended with "
-                    f"{client.exit_text()} and did not get its 20 replies.",
-                    details=[client.describe(), server.describe()],
-                    hint="one socket serves every client: recvfrom() gives each datagram's sender; "
-                         "reply to that address (§4.1, §3.4) [R3.4-4]")
+    def attempt():
+        """One round: a fresh server and 20 clients. Returns None, or (client, why) for the first
+        client that did not get its 20 replies."""
+        server, host, port = start_server(spawn)
+        # Generous retries: on a loaded machine a correct server may be descheduled for a while.
+        clients = [spawn("udp_client", "-c", "20", "-t", "250", "-r", "5", "-s", str(64 + 8 * i), host, port,
+                         stdin=b"") for i in range(20)]
+        for i, client in enumerate(clients):
+            rc = client.wait(timing.upper(25))
+            if not (rc == 0 and re.search(rb"^20 requests, 20 replied", client.stdout, re.M)):
+                for c in clients:
+                    c.stop()
+                server.stop()
+                return i, client, server
+        server.stop()
+        return None
+
+    # A server that answers the wrong address fails every round; a correct one that the machine
+    # starved long enough for a client to give up (every retry lost) passes the next round.
+    tries = 3
+    for _ in range(tries):
+        failure = attempt()
+        if failure is None:
+            return
+    i, client, server = failure
+    fb.fail(f"client {i + 1} of 20, sharing udp_server with the others, ended with "
+            f"{client.exit_text()} and did not get its 20 replies (in {tries} of {tries} tries, "
+            f"load {timing.load():.1f}).",
+            details=[client.describe(), server.describe()],
+            hint="one socket serves every client: recvfrom() gives each datagram's sender; "
+                 "reply to that address (§4.1, §3.4) [R3.4-4]")
 
 
 SERVER_SUMMARY = re.compile(rb"(\d+) datagrams received, (\d+) echoed, (\d+) dropped")
