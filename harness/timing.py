@@ -62,6 +62,15 @@ def load() -> float:
         return 0.0
 
 
+def deadline(seconds: float, most: float = 4.0) -> float:
+    """How long to wait for something a correct program does at once (a reply, a line): `seconds`
+    times SOCKLAB_TIME_SCALE, plus a quarter of a second per runnable task beyond the cores
+    (the load average above the CPU count), at most `most` seconds more. A quiet machine waits
+    `seconds`; a machine at load 15 on 2 cores waits up to `most` seconds longer."""
+    extra = 0.25 * max(0.0, load() - (os.cpu_count() or 1))
+    return seconds * time_scale() + min(most, extra)
+
+
 def upper(seconds: float, slack: float = 0.0) -> float:
     """A deadline of `seconds`, plus `slack` of tolerance stretched by SOCKLAB_TIME_SCALE, plus
     four times the measured scheduling delay."""

@@ -444,8 +444,9 @@ def receive(sock: socket.socket, timeout: float) -> tuple[Optional[bytes], Optio
 
 
 def receive_stamped(sock: socket.socket, timeout: float) -> tuple[Optional[bytes], Optional[tuple], Optional[float]]:
-    """One datagram within `timeout` s (scaled): (data, sender, kernel arrival time, monotonic)."""
-    sock.settimeout(timeout * timing.time_scale())
+    """One datagram within `timeout` s (scaled, and longer on a loaded machine: timing.deadline):
+    (data, sender, kernel arrival time, monotonic)."""
+    sock.settimeout(timing.deadline(timeout))
     try:
         return recv_stamped(sock)
     except (socket.timeout, OSError):
