@@ -39,6 +39,11 @@ RUN apt-get update \
       nginx-light \
       lighttpd \
       chromium \
+      libssl-dev \
+      openssl \
+      python3-cryptography \
+      gnutls-bin \
+      python3-websockets \
       python3-pip \
  && rm -rf /var/lib/apt/lists/*
 # Work as an ordinary user, as a student would: make test and make grade run without root

@@ -1,7 +1,7 @@
 # lab.mk: the build and test rules shared by every lab's Makefile.
 #
-# A lab's Makefile sets LAB, PROGS, HEADERS and PROG_SRCS for each program, then
-# includes this file. Variables a caller may set:
+# A lab's Makefile sets LAB, PROGS, HEADERS and PROG_SRCS for each program (and PROG_LDLIBS
+# where a program links a library, e.g. -lssl -lcrypto), then includes this file. Variables a caller may set:
 #   SRCDIR    where the lab's .c and .h files are (default: the lab's folder)
 #   OUT       where the programs go (default: $(SRCDIR)/build)
 #   SANITIZE  1 (default) builds with -fsanitize=address,undefined; 0 builds plain
@@ -39,7 +39,7 @@ all: $(addprefix $(OUT)/,$(PROGS))
 define PROG_RULE
 $(OUT)/$(1): $(addprefix $(SRCDIR)/,$($(1)_SRCS)) $(addprefix $(COMMON_DIR)/,$(COMMON_SRCS)) $(DEPS)
 	@mkdir -p $(OUT)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $$@ $(addprefix $(SRCDIR)/,$($(1)_SRCS)) $(addprefix $(COMMON_DIR)/,$(COMMON_SRCS)) $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $$@ $(addprefix $(SRCDIR)/,$($(1)_SRCS)) $(addprefix $(COMMON_DIR)/,$(COMMON_SRCS)) $($(1)_LDLIBS) $(LDLIBS)
 endef
 $(foreach p,$(PROGS),$(eval $(call PROG_RULE,$(p))))
 
