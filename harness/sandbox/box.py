@@ -144,6 +144,8 @@ class Sandbox:
     def __init__(self, jobs: int = 1, enabled: bool = True):
         mode, reason = probe() if enabled else ("off", "disabled with --no-sandbox")
         base = Path(os.environ.get("SOCKLAB_SANDBOX_TMP") or tempfile.gettempdir())
+        # A SOCKLAB_SANDBOX_TMP not made yet; others may pass through it (the sandbox users do).
+        base.mkdir(mode=0o755, parents=True, exist_ok=True)
         sweep(base)
         # Made under a name the sweep ignores, locked, then renamed into place: another grader's
         # sweep never sees this folder without its lock held.

@@ -932,3 +932,24 @@ if __name__ == "__main__":
         print(make_class(Path(sys.argv[2]), int(sys.argv[3])))
     else:
         print(__doc__)
+
+
+ALL_LABS = [lab for lab in paths.all_labs() if lab.test_module.is_file()]
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("lab", ALL_LABS, ids=[lab.id for lab in ALL_LABS])
+def test_autograder_zip_for_every_lab(lab, tmp_path):
+    """Every lab has a Gradescope zip (test_gradescope_autograder runs Lab 01's end to end):
+    the lab's handout folder, tests and support module are in it; solutions and patches never."""
+    zpath = tmp_path / f"autograder-lab{lab.id}.zip"
+    r = subprocess.run([PYTHON, "-m", "harness.autograder.build", "--lab", lab.id, "--out", str(zpath)],
+                       cwd=KIT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=100)
+    assert r.returncode == 0, r.stdout.decode()
+    with zipfile.ZipFile(zpath) as zf:
+        names = set(zf.namelist())
+    want = {"setup.sh", "run_autograder", f"socklab/harness/tests/test_lab{lab.id}.py",
+            f"socklab/harness/labs/lab{lab.id}.py", f"socklab/labs/{lab.name}/Makefile",
+            f"socklab/labs/{lab.name}/README.md"}
+    assert want <= names, sorted(want - names)
+    assert not [n for n in names if "/solutions/" in n or n.endswith(".patch")]

@@ -214,25 +214,28 @@ def test_graph_checker_sees_cycles_and_local_imports(tmp_path):
 
 
 # ---- hidden tests ------------------------------------------------------------------------------
-def readme_hidden_example() -> tuple[str, str, str]:
-    """The hidden-test example in harness/README.md: (file name, lab id, code)."""
+def readme_hidden_examples() -> list:
+    """The hidden-test examples in harness/README.md: [(file name, lab id, code)]."""
     text = (HARNESS / "README.md").read_text()
-    m = re.search(r"```python\n# (test_lab(\d\d)_\w+\.py)\n(.*?)```", text, re.S)
-    assert m, "harness/README.md has no hidden-test example (a ```python block starting '# test_labNN_x.py')"
-    return m.group(1), m.group(2), m.group(3)
+    found = re.findall(r"```python\n# (test_lab(\d\d)_\w+\.py)\n(.*?)```", text, re.S)
+    assert found, "harness/README.md has no hidden-test example (a ```python block starting '# test_labNN_x.py')"
+    return found
 
 
-def test_readme_hidden_example_imports_from_harness_labs():
-    name, lab_id, code = readme_hidden_example()
+EXAMPLES = readme_hidden_examples()
+
+
+@pytest.mark.parametrize("name,lab_id,code", EXAMPLES, ids=[e[0] for e in EXAMPLES])
+def test_readme_hidden_example_imports_from_harness_labs(name, lab_id, code):
     assert "harness.tests" not in code, "a hidden test never imports from harness.tests"
     assert f"harness.labs.lab{lab_id}" in code, "the example shows a helper imported from harness.labs"
 
 
 @pytest.mark.timeout(300)
-def test_readme_hidden_example_grades(tmp_path):
-    """The README's hidden test, in a folder of its own, graded with --hidden on the solution:
+@pytest.mark.parametrize("name,lab_id,code", EXAMPLES, ids=[e[0] for e in EXAMPLES])
+def test_readme_hidden_example_grades(tmp_path, name, lab_id, code):
+    """Each README hidden test, in a folder of its own, graded with --hidden on the solution:
     it finds the lab's fixtures by name, and counts with its points and visibility."""
-    name, lab_id, code = readme_hidden_example()
     lab = paths.find_lab(lab_id)
     if not (HARNESS / "labs" / f"lab{lab_id}.py").is_file():
         pytest.skip(f"harness/labs/lab{lab_id}.py is not there yet")
