@@ -25,9 +25,12 @@ solutions/NN-*/mutants/equivalent.txt, one per line:
 
     FILE | LINE | CHANGE | REASON
     rtt.c | if (rto > max) | rel: '>' -> '>=' | equal values give the same RTO either way
+    http.c:normalise | break; | delete: 'break;' -> '{}' | the loop's own condition ends it
 
 where LINE is the mutated source line (whitespace collapsed) and CHANGE is as the report
-shows it. The report lists equivalent mutants apart, and does not count them in the rate.
+shows it; FILE:FUNCTION names the function too, which a line like `return -1;` needs, and
+FILE:FUNCTION#K the K-th of several same changes there (the report's "where" column shows
+it). Each entry must match exactly one mutant, or the sweep stops and says which. The report lists equivalent mutants apart, and does not count them in the rate.
 
 Output in out/mutate-NN/: report.md (survivors: file:line, the change, the score; the
 mutants killed by the compiler; the equivalent ones), report.json, and survivors/*.patch
@@ -77,6 +80,8 @@ class Mutant:
     end: int
     source_line: str = ""
     id: str = ""
+    function: str = ""   # the function the change is in
+    occurrence: int = 0  # K when the function has several same changes on same-text lines (else 0)
 
     @property
     def change(self) -> str:
@@ -247,9 +252,12 @@ def mutants_of(file: str, text: str, mutable: set[int] | None = None) -> list[Mu
         if mutable is not None and line not in mutable:
             return
         out.append(Mutant(file, line, op, text[start:end], new, start, end,
-                          " ".join(src_lines[line - 1].split()) if line - 1 < len(src_lines) else ""))
+                          " ".join(src_lines[line - 1].split()) if line - 1 < len(src_lines) else "",
+                          function=fname))
 
+    fname = ""
     for f in csource.functions(text, toks):
+        fname = f.name
         for i in range(f.body + 1, f.last):
             t = toks[i]
             # relational and logical operators
@@ -318,6 +326,15 @@ def lab_mutants(lab: paths.Lab) -> list[Mutant]:
         found += mutants_of(path.name, text, student_lines(text, skeleton))
     for n, m in enumerate(found, 1):
         m.id = f"m{n:04d}"
+    # `return -1;` deleted twice in one function, or the two 0s of one line changed: number them
+    # (K-th in source order) so that mutants/equivalent.txt can name one of them.
+    groups: dict = {}
+    for m in found:
+        groups.setdefault((m.file, m.function, m.source_line, m.change), []).append(m)
+    for same in groups.values():
+        if len(same) > 1:
+            for k, m in enumerate(same, 1):
+                m.occurrence = k
     return found
 
 
@@ -339,7 +356,8 @@ class Equivalent:
 
 
 def load_equivalents(lab: paths.Lab) -> list[Equivalent]:
-    """solutions/NN-*/mutants/equivalent.txt: `FILE | LINE | CHANGE | REASON` per line, # comments."""
+    """solutions/NN-*/mutants/equivalent.txt: `FILE | LINE | CHANGE | REASON` per line, # comments.
+    FILE may name the function too, `FILE:FUNCTION`, where the line's text is not unique."""
     path = lab.solution / "mutants" / "equivalent.txt"
     if not path.is_file():
         return []
@@ -354,11 +372,37 @@ def load_equivalents(lab: paths.Lab) -> list[Equivalent]:
     return found
 
 
+def where(m: Mutant) -> str:
+    """The FILE:FUNCTION[#K] that names m in mutants/equivalent.txt."""
+    return f"{m.file}:{m.function}" + (f"#{m.occurrence}" if m.occurrence else "")
+
+
+def _matches(e: Equivalent, m: Mutant) -> bool:
+    file, _, func = e.file.partition(":")
+    func, _, k = func.partition("#")
+    return (file == m.file and (not func or func == m.function) and (not k or k == str(m.occurrence))
+            and e.line == m.source_line and e.change == m.change)
+
+
 def equivalent_reason(m: Mutant, known: list[Equivalent]) -> str | None:
     for e in known:
-        if e.file == m.file and e.line == m.source_line and e.change == m.change:
+        if _matches(e, m):
             return e.reason
     return None
+
+
+def ambiguous_equivalents(known: list[Equivalent], everything: list[Mutant]) -> list[str]:
+    """Entries of equivalent.txt that match more than one mutant (a `return -1;` deleted in any
+    function), or none at all (the code changed): each must name exactly one change."""
+    problems = []
+    for e in known:
+        hits = [m for m in everything if _matches(e, m)]
+        if len(hits) != 1:
+            names = ", ".join(f"{where(m)} (line {m.line})" for m in hits[:4])
+            problems.append(f"{e.file} | {e.line} | {e.change}: matches {len(hits)} mutants"
+                            + (f": {names}; name one as FILE:FUNCTION or FILE:FUNCTION#K" if hits else
+                               " (the code changed?)"))
+    return problems
 
 
 # ---- grading ---------------------------------------------------------------------------------
@@ -454,7 +498,7 @@ def write_report(lab: paths.Lab, out: Path, results: list[tuple[Mutant, Outcome]
                       "change": m.change, **asdict(o)} for m, o in results]}, indent=1))
 
     def rows(status: str, extra) -> list[str]:
-        return [f"| {m.file}:{m.line} | `{m.change}` | `{_short(m.source_line, 70)}` | {extra(m, o)} |"
+        return [f"| {m.file}:{m.line} ({where(m).partition(':')[2]}) | `{m.change}` | `{_short(m.source_line, 70)}` | {extra(m, o)} |"
                 for m, o in results if o.status == status]
 
     md = [f"# Mutation sweep of Lab {lab.id} ({lab.title})", "",
@@ -530,6 +574,10 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     work = out / "work"
     known = load_equivalents(lab)
+    bad = ambiguous_equivalents(known, lab_mutants(lab))
+    if bad:
+        print("mutate: mutants/equivalent.txt:\n  " + "\n  ".join(bad), file=sys.stderr)
+        return 2
     started = time.monotonic()
     print(f"mutate: lab {lab.id}: {len(chosen)} of {len(everything)} mutants, {args.jobs} at a time", flush=True)
     # The unmutated solution must score full marks, or every mutant would look killed.

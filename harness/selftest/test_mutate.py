@@ -133,3 +133,21 @@ def test_each_lab_has_mutants_in_student_code(lab):
     ms = mutate.lab_mutants(lab)
     assert len(ms) >= 50, f"lab {lab.id}: only {len(ms)} mutants in student code"
     assert len({m.id for m in ms}) == len(ms)
+    # Each entry of mutants/equivalent.txt names exactly one of them (make mutate refuses others).
+    assert not mutate.ambiguous_equivalents(mutate.load_equivalents(lab), ms)
+
+
+def test_equivalent_entries_name_one_mutant():
+    """`return -1;` deleted twice in one function: the function and #K tell them apart."""
+    src = "int f(int a)\n{\n    if (a)\n        return -1;\n    if (a > 2)\n        return -1;\n    return 0;\n}\n"
+    ms = mutate.mutants_of("s.c", src)
+    for m in ms:
+        m.function = "f"
+    dels = [m for m in ms if m.op == "delete" and m.source_line == "return -1;"]
+    assert len(dels) == 2
+    dels[0].occurrence, dels[1].occurrence = 1, 2
+    loose = [mutate.Equivalent("s.c", "return -1;", dels[0].change, "x")]
+    assert "matches 2 mutants" in mutate.ambiguous_equivalents(loose, ms)[0]
+    exact = [mutate.Equivalent("s.c:f#2", "return -1;", dels[0].change, "x")]
+    assert not mutate.ambiguous_equivalents(exact, ms)
+    assert mutate.equivalent_reason(dels[1], exact) == "x" and mutate.equivalent_reason(dels[0], exact) is None
