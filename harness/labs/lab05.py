@@ -29,6 +29,7 @@ from typing import Optional
 import pytest
 
 from harness import feedback as fb
+from harness import timing
 from harness.paths import time_scale
 
 try:  # python3-h11; tests that need it skip with the package to install (harness/tools.py style)
@@ -288,7 +289,7 @@ class HttpClient:
 
     def __init__(self, host: str, port: int, timeout: float = 5.0, connect: bool = True):
         self.host, self.port = host, port
-        self.timeout = timeout * time_scale()
+        self.timeout = timing.deadline(timeout)  # stretched with the load (a reply comes at once)
         self.sent = bytearray()
         self.received = bytearray()
         self.reader = H11Reader()
@@ -335,7 +336,7 @@ class HttpClient:
 
     def response(self, timeout: Optional[float] = None):
         """The next Response; None if the server closed first; "timeout" if nothing came."""
-        deadline = time.monotonic() + (timeout * time_scale() if timeout else self.timeout)
+        deadline = time.monotonic() + (timing.deadline(timeout) if timeout else self.timeout)
         while True:
             got = self.reader.next()
             if got != "need":
@@ -349,7 +350,7 @@ class HttpClient:
 
     def wait_eof(self, timeout: float = 3.0) -> bool:
         """True once the server has closed the connection (no more bytes), within timeout."""
-        deadline = time.monotonic() + timeout * time_scale()
+        deadline = time.monotonic() + timing.deadline(timeout)
         while not self.eof:
             if not self._recv(deadline):
                 return False
@@ -390,7 +391,8 @@ def blast(host: str, port: int, data: bytes, timeout: float = 5.0, shut: bool = 
     sent = 0
     got = bytearray()
     how = "timeout"
-    deadline = time.monotonic() + timeout * time_scale()
+    # A correct server answers at once: the wait stretches with the load (timing.deadline).
+    deadline = time.monotonic() + timing.deadline(timeout)
     try:
         while time.monotonic() < deadline:
             for key, mask in sel.select(max(0.0, deadline - time.monotonic())):
@@ -465,7 +467,7 @@ class HttpSession:
                 self.server.wait(0.5)
                 why = "the server closed the connection without a complete response"
             else:
-                why = f"no complete response within {(timeout or c.timeout / time_scale()) * time_scale():g} s"
+                why = f"no complete response within {timing.deadline(timeout) if timeout else c.timeout:.1f} s"
             if not self.server.alive():
                 why += f" (http_server has exited: {self.server.exit_text()})"
             fb.fail(f"{what}: {why}.", details=self.details(c), hint=hint)
