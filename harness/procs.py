@@ -272,17 +272,20 @@ class Program:
         #: announce "listening on" (a server), and did a test wait for its end (wait())?
         self.was_ready = False
         self.awaited = False
-        self.proc = (_SignalStatusPopen if signal_status else subprocess.Popen)(
-            list(wrapper) + self.argv,
-            stdin=stdin_arg,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            cwd=cwd,
-            env=full_env,
-            start_new_session=True,
-            preexec_fn=lim.apply,
-            close_fds=True,
-        )
+        popen = _SignalStatusPopen if signal_status else subprocess.Popen
+        for attempt in range(3):
+            try:
+                self.proc = popen(list(wrapper) + self.argv, stdin=stdin_arg, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, cwd=cwd, env=full_env, start_new_session=True,
+                                  preexec_fn=lim.apply, close_fds=True)
+                break
+            except subprocess.SubprocessError:
+                # Limits.apply() failed in the child: on a loaded machine a cgroup write or
+                # setresuid() can fail for a moment (EAGAIN, EBUSY; seen at load 15 by the stress
+                # check). Python does not say which step; a second try after a pause succeeds.
+                if attempt == 2:
+                    raise
+                time.sleep(0.1 * (attempt + 1))
         self.pgid = self.proc.pid
         self._depth = depth
         self._inner: Optional[int] = None
