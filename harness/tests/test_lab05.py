@@ -17,6 +17,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from harness import feedback as fb
@@ -614,6 +615,16 @@ def test_symlinks(http_server):
         r = check_error(s, raw, status, f"GET {target}", hint + f" [{label}]", close=False)
         if status == 200:
             fb.expect_bytes(r.body, s.root.files["/sub/note.txt"], what=f"GET {target}", hint=hint)
+    # A file the server may not read (mode 000): open() fails with EACCES. Only a server that
+    # runs as root (the grader without its sandbox) can read it anyway: nothing to check then.
+    locked = s.root.path / "locked.txt"
+    locked.write_bytes(b"not for you\n")
+    locked.chmod(0)
+    if psutil.Process(s.server.pid).uids().effective != 0:
+        raw = b"GET /locked.txt HTTP/1.1\r\nHost: x\r\n\r\n"
+        check_error(s, raw, 403, "GET /locked.txt (a file of mode 000: open() fails with EACCES)",
+                    "a file that exists but cannot be opened (EACCES) gets 403, with its own short body (§4.2) [R4.2-4]",
+                    close=False)
     s.expect_alive("symlinks", "§4.2")
 
 
@@ -739,7 +750,8 @@ def test_big_file_does_not_block(http_server):
 @pytest.mark.spec("R5.2-2", "R5.3-4")
 @pytest.mark.points(4)
 def test_pipeliner_never_reads(http_server):
-    """A client that pipelines requests and never reads: the server stops reading it, serves others, drops it at the timeout"""
+    """A client that pipelines requests and never reads: the server stops reading it, serves others, drops it at the timeout;
+    one that reads at last gets every response"""
     T = 1.5
     s = http_server("--idle-timeout", str(int(T * 1000)))
     hint = ("stop reading a client whose answers are not being read: bounded input and output per connection "
@@ -781,6 +793,80 @@ def test_pipeliner_never_reads(http_server):
               f"{time.monotonic() - t_stall:.1f} s after the pipeliner stalled, the server still holds its connection "
               f"(idle timeout {T} s).", details=[s.server.describe()], hint=hint2)
     hog.close()
+    pipeliner_reads_at_last(s)
+
+
+def pipeliner_reads_at_last(s) -> None:
+    """100 pipelined requests (50 KB) for a 200 KB file (20 MB of responses, far more than the
+    socket buffers hold) sent without reading until the server stops taking them, then read: every
+    response comes, whole and in order. The server must stop reading a full input buffer and read
+    again once there is room, never take a full buffer (recv() of 0 bytes) for EOF."""
+    n = 100
+    hint = ("a full input buffer means: no POLLIN until a request is answered, then read again; recv() into 0 "
+            "bytes of room returns 0, which is not the client's EOF (§5.2) [R5.2-2]")
+    body = s.root.files["/bin.dat"]
+    # 500 bytes each: the requests (50 KB) overflow any input buffer that holds one whole head.
+    raw = (b"GET /bin.dat HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"p" * 450 + b"\r\n\r\n") * n
+    k = socket.create_connection((s.host, s.port), timeout=5 * time_scale())
+    got, pending = bytearray(), memoryview(raw)
+    expected = n * len(body)
+    closed = False
+    try:
+        k.setblocking(False)
+        # First only send, until the server stops taking bytes for 0.3 s (its buffers are full).
+        stalled = None
+        while pending:
+            try:
+                pending = pending[k.send(pending[:65536]):]
+                stalled = None
+            except BlockingIOError:
+                stalled = stalled or time.monotonic()
+                if time.monotonic() - stalled > 0.3:
+                    break
+                time.sleep(0.005)
+        # Then read everything, sending the rest as the server takes it.
+        sel = selectors.DefaultSelector()
+        sel.register(k, selectors.EVENT_READ | (selectors.EVENT_WRITE if pending else 0))
+        stop = time.monotonic() + timing.deadline(15.0)
+        while time.monotonic() < stop and not closed:
+            events = sel.select(0.2)
+            if not events and len(got) >= expected and not pending:
+                break  # the bodies are in (with their heads), and nothing more comes
+            for _key, ev in events:
+                if ev & selectors.EVENT_WRITE and pending:
+                    try:
+                        pending = pending[k.send(pending[:65536]):]
+                    except BlockingIOError:
+                        pass
+                    if not pending:
+                        sel.modify(k, selectors.EVENT_READ)
+                if ev & selectors.EVENT_READ:
+                    try:
+                        d = k.recv(1 << 20)
+                    except BlockingIOError:
+                        continue
+                    except OSError:
+                        d = b""
+                    if not d:
+                        closed = True
+                        break
+                    got += d
+        sel.close()
+    finally:
+        k.close()
+    problem = None
+    try:
+        rs, _ = parse_responses(bytes(got), [("GET", "1.1")] * n, eof=False)
+    except ProtocolProblem as e:
+        problem, rs = str(e), []
+    whole = sum(1 for r in rs if r.status == 200 and r.body == body)
+    if problem is not None or whole < n:
+        fb.fail(f"{n} pipelined GET /bin.dat ({len(body)} bytes each), sent without reading until the server stopped "
+                f"taking them, then read: {whole} whole responses came"
+                + (f", then the response was not valid HTTP ({problem})" if problem else
+                   f", then {'the server closed' if closed else 'nothing more'}")
+                + f" ({len(raw) - len(pending)} of {len(raw)} request bytes were taken).",
+                sent=raw[:120], details=[s.server.describe()], hint=hint)
 
 
 def raise_own_nofile(want: int) -> None:
