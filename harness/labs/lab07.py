@@ -491,7 +491,7 @@ class BrowserProblem(Exception):
     """Chromium could not be started or driven (not the server's fault)."""
 
 
-async def _chromium_chat(chromium: str, page_url: str, lines: list, timeout: float) -> list:
+async def _chromium_chat(chromium: str, page_url: str, lines: list, timeout: float, give_up) -> list:
     prof = tempfile.mkdtemp(prefix="cr", dir="/dev/shm" if os.access("/dev/shm", os.W_OK) else None)
     cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--no-proxy-server",
            "--disable-dev-shm-usage", "--disable-extensions", "--disable-background-networking",
@@ -540,8 +540,9 @@ async def _chromium_chat(chromium: str, page_url: str, lines: list, timeout: flo
             status = "document.getElementById('status') ? document.getElementById('status').textContent : ''"
             log = "document.getElementById('log') ? document.getElementById('log').innerText : ''"
             for tab in tabs:
-                while await js(tab, status) != "connected":
-                    if time.monotonic() > end:
+                while (st := await js(tab, status)) != "connected":
+                    # The socket failed or closed, or the server is gone: no point waiting.
+                    if time.monotonic() > end or st == "error" or st.startswith("closed") or give_up():
                         return [await js(t, status) + "\n" + await js(t, log) for t in tabs]
                     await asyncio.sleep(0.05)
             for tab, line in zip(tabs, lines):
@@ -549,7 +550,7 @@ async def _chromium_chat(chromium: str, page_url: str, lines: list, timeout: flo
             while True:
                 got = [await js(t, log) for t in tabs]
                 done = all(other in got[i] for i in range(len(tabs)) for j, other in enumerate(lines) if j != i)
-                if done or time.monotonic() > end:
+                if done or time.monotonic() > end or give_up():
                     return [await js(t, status) + "\n" + g for t, g in zip(tabs, got)]
                 await asyncio.sleep(0.05)
     finally:
@@ -561,10 +562,10 @@ async def _chromium_chat(chromium: str, page_url: str, lines: list, timeout: flo
         shutil.rmtree(prof, ignore_errors=True)
 
 
-def chromium_chat(chromium: str, page_url: str, lines: list, timeout: float = 20.0) -> list:
+def chromium_chat(chromium: str, page_url: str, lines: list, timeout: float = 20.0, give_up=lambda: False) -> list:
     """Open `page_url` in one headless Chromium as len(lines) tabs; once each says "connected",
     tab i sends lines[i] (the page's say()). Returns each tab's status and chat log (text),
-    once every tab shows every other tab's line or `timeout` passed."""
+    once every tab shows every other tab's line, `timeout` passed, or give_up() is true."""
     need_websockets()
     t = timeout * time_scale()
-    return asyncio.run(asyncio.wait_for(_chromium_chat(chromium, page_url, lines, t), t + 10))
+    return asyncio.run(asyncio.wait_for(_chromium_chat(chromium, page_url, lines, t, give_up), t + 10))

@@ -47,15 +47,15 @@ def expect_failed(s, c, code, what, hint, others=()):
 
 
 # ---- §3 HTTP and the handshake ----------------------------------------------------------------
-@pytest.mark.spec("R3.1-2", "R3.1-3", "R3.1-5", "R2.1-2")
+@pytest.mark.spec("R3.1-2", "R3.1-3", "R3.1-5", "R3.1-6", "R2.1-2")
 @pytest.mark.points(3)
 def test_page(ws_chat):
     """GET / serves the chat page; other targets 404, other methods 405; each answer then closes"""
     s = ws_chat()
     hint = "GET / answers 200 with the page (--page FILE), byte for byte; other targets 404, other methods 405 (§3.1)"
     cases = [("GET / HTTP/1.1", 200, "R3.1-2"), ("GET /nosuch HTTP/1.1", 404, "R3.1-3"),
-             ("GET /chat.html HTTP/1.1", 404, "R3.1-3"), ("POST / HTTP/1.1", 405, "R3.1-3"),
-             ("HEAD /chat HTTP/1.1", 405, "R3.1-3")]
+             ("GET /chat.html HTTP/1.1", 404, "R3.1-3"), ("POST / HTTP/1.1", 405, "R3.1-6"),
+             ("HEAD /chat HTTP/1.1", 405, "R3.1-6")]
     for line, want, label in cases:
         c = s.connect()
         status, head, body = c.request(f"{line}\r\nHost: x\r\n\r\n".encode())
@@ -68,14 +68,14 @@ def test_page(ws_chat):
                       details=s.details(c), hint=hint + " [R3.1-2]")
         if want == 405:
             fb.expect((c.header("Allow") or "").replace(" ", "") == "GET", f"{line}: Allow is {c.header('Allow')!r}; "
-                      "expected 'GET'.", details=s.details(c), hint=hint + " [R3.1-3]")
+                      "expected 'GET'.", details=s.details(c), hint=hint + " [R3.1-6]")
         fb.expect(c.header("Content-Length") is not None and "close" in (c.header("Connection") or "").lower(),
                   f"{line}: the answer lacks Content-Length or 'Connection: close'.", details=s.details(c),
                   hint="every answer but 101 has a Content-Length and says Connection: close (§3.1) [R3.1-5]")
         s.expect_eof(c, f"after the answer to {line}", "the server closes the connection after each answer (§3.1) [R3.1-5]")
 
 
-@pytest.mark.spec("R3.1-1", "R3.1-4")
+@pytest.mark.spec("R3.1-1", "R3.1-4", "R3.1-7")
 @pytest.mark.points(3)
 def test_bad_requests(ws_chat, fragmenting_proxy):
     """Malformed requests get 400, huge heads 431; a request one byte per segment is served"""
@@ -88,7 +88,7 @@ def test_bad_requests(ws_chat, fragmenting_proxy):
         c = s.connect()
         status, _, _ = c.request(raw)
         fb.expect(status == want, f"the request {fb.quote(raw, 60)}: status {status or 'none'}, expected {want}.",
-                  details=s.details(c), hint="a malformed head gets 400; one over 8192 bytes or 64 fields 431 (§3.1) [R3.1-4]")
+                  details=s.details(c), hint=f"a malformed head gets 400; one over 8192 bytes or 64 fields 431 (§3.1) [{'R3.1-4' if want == 400 else 'R3.1-7'}]")
         s.expect_eof(c, f"after the {want}", "the server closes the connection after each answer (§3.1) [R3.1-5]")
     proxy = fragmenting_proxy((s.host, s.port), chunk=1, delay_s=0.0005)
     c = WsClient(proxy.host, proxy.port)
@@ -594,7 +594,7 @@ def test_browser(ws_chat):
     hint = "the page opens ws://HOST/chat; each message it sends must reach the other tab (§5.2) [R5.2-1]"
     from harness.labs.lab07 import BrowserProblem
     try:
-        logs = chromium_chat(chromium, f"http://{s.host}:{s.port}/", lines)
+        logs = chromium_chat(chromium, f"http://{s.host}:{s.port}/", lines, give_up=lambda: not s.server.alive())
     except (BrowserProblem, asyncio.TimeoutError, OSError) as e:
         fb.fail(f"Chromium could not be driven: {e}.", details=[s.server.describe()], hint=hint)
     for i, log in enumerate(logs):
