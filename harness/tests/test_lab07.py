@@ -22,10 +22,7 @@ from harness.labs.lab07 import (CLOSE_TIMEOUT, PAGE, RFC_KEY, WsClient, accept_f
 
 LAB = "07"
 #: The tests fit to run under valgrind memcheck (grade --valgrind): functional, not timing or scale.
-VALGRIND_SELECT = ("page or bad_requests or handshake or server_frames or chat or commands or lengths "
-                   "or unmasked or reserved or top_bit or fragment or control or max_message or binary "
-                   "or ping or utf8 or close_handshake or bad_close or quit or log_lines or sigterm "
-                   "or frees_everything")
+VALGRIND_SELECT = "page or bad_requests or handshake or server_frames or chat or commands or lengths or unmasked or reserved or top_bit or fragment or control or max_message or binary or ping or utf8 or close_handshake or bad_close or quit or log_lines or sigterm or frees_everything"
 
 TEXT, BINARY, CONT, CLOSE, PING, PONG = 1, 2, 0, 8, 9, 10
 
