@@ -82,12 +82,16 @@ int parse_head(const char *buf, size_t len, struct http_head *h);
 
 /**
  * @brief The value of the first field named @p name (case-insensitive).
+ * @param h    A head from parse_head().
+ * @param name The field name ("Sec-WebSocket-Key").
  * @return A pointer to it inside @p h, or NULL if there is no such field.
  */
 const struct span *head_field(const struct http_head *h, const char *name);
 
 /**
  * @brief Does a comma-separated list ("keep-alive, Upgrade") hold @p token (case-insensitive)?
+ * @param list  A field value.
+ * @param token The token ("Upgrade").
  * @return 1 if it does, 0 if not.
  * @see RFC 9110 §5.6.1 (lists), §7.6.1 (Connection).
  */
@@ -149,6 +153,7 @@ size_t ws_frame_header(unsigned char *out, int opcode, uint64_t len);
 
 /**
  * @brief May a close frame carry this status code? (RFC 6455 §7.4.1, §7.4.2)
+ * @param code The status code of a close frame (0 to 65535).
  * @return 1 for 1000-1003, 1007-1014 and 3000-4999; 0 for the rest (among them 1005,
  *         1006 and 1015, which must never be sent).
  */
@@ -174,6 +179,7 @@ int utf8_feed(struct utf8 *u, const unsigned char *p, size_t n);
 
 /**
  * @brief Does the message end on a character boundary?
+ * @param u The state after the last piece of the message.
  * @return 1 if no character is left unfinished, 0 otherwise.
  */
 int utf8_done(const struct utf8 *u);
