@@ -85,6 +85,7 @@ int parse_head(const char *buf, size_t len, struct http_head *h);
  * @param h    A head from parse_head().
  * @param name The field name ("Sec-WebSocket-Key").
  * @return A pointer to it inside @p h, or NULL if there is no such field.
+ * @see RFC 9110 §5.1 (field names are case-insensitive); handout §3.1.
  */
 const struct span *head_field(const struct http_head *h, const char *name);
 
@@ -156,6 +157,7 @@ size_t ws_frame_header(unsigned char *out, int opcode, uint64_t len);
  * @param code The status code of a close frame (0 to 65535).
  * @return 1 for 1000-1003, 1007-1014 and 3000-4999; 0 for the rest (among them 1005,
  *         1006 and 1015, which must never be sent).
+ * @see handout §4.5.
  */
 int ws_close_code_ok(unsigned code);
 
@@ -181,6 +183,7 @@ int utf8_feed(struct utf8 *u, const unsigned char *p, size_t n);
  * @brief Does the message end on a character boundary?
  * @param u The state after the last piece of the message.
  * @return 1 if no character is left unfinished, 0 otherwise.
+ * @see RFC 3629 §4; handout §4.4.
  */
 int utf8_done(const struct utf8 *u);
 
