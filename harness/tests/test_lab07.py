@@ -263,6 +263,12 @@ def test_unmasked_frame(ws_chat):
     a.send(TEXT, b"not masked", mask=False)
     expect_failed(s, a, 1002, "an unmasked text frame", "every client frame must be masked: close 1002 (§4.1) [R4.1-3]",
                   others=[b])
+    for what, raw in (("an unmasked text frame of 5 bytes", frame(TEXT, b"odd 5", mask=False)),
+                      ("an unmasked empty ping (2 bytes in all)", frame(PING, b"", mask=False))):
+        c = s.join()
+        c.send_raw(raw, what)
+        expect_failed(s, c, 1002, what, "every client frame must be masked: the MASK bit is the top bit of "
+                      "the second byte (§4.1) [R4.1-3]")
     s.expect_alive("an unmasked frame", "a protocol error ends that connection only (§4.5) [R4.5-3]")
 
 
