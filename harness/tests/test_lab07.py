@@ -408,6 +408,11 @@ def test_utf8(ws_chat):
     text = "héllo € 𝄞 ✓".encode()
     a.send(TEXT, text)
     s.expect_text(b, "<guest1> " + text.decode(), "valid UTF-8 in one frame", "§4.4 [R4.4-1]")
+    # The first and last code point of each length, and the edges of the ranges that E0, ED, F0, F4 restrict.
+    edges = "\u0080 \u00bf \u00ff \u07ff \u0800 \ud7ff \ue000 \uffff \U00010000 \U0010ffff \x7f"
+    a.send(TEXT, edges.encode())
+    s.expect_text(b, "<guest1> " + edges, "valid UTF-8 at the edges: U+0080, U+00BF, U+07FF, U+0800, U+D7FF, "
+                  "U+E000, U+FFFF, U+10000, U+10FFFF", "every continuation byte 80..BF is valid after a lead byte (§4.4) [R4.4-1]")
     euro, clef = "€".encode(), "𝄞".encode()
     pieces = [b"a" + euro[:1], euro[1:2], euro[2:] + clef[:1], clef[1:3], clef[3:] + b"z"]
     for i, p in enumerate(pieces):
