@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
+import struct
 import threading
 import time
 
@@ -752,10 +753,10 @@ def test_max_clients(ws_chat):
               details=s.details(c), hint=hint)
 
 
-@pytest.mark.spec("R2.2-2", "R2.2-3")
+@pytest.mark.spec("R2.2-2", "R2.2-3", "R2.2-7")
 @pytest.mark.points(2)
 def test_log_lines(ws_chat):
-    """'accepted ADDR:PORT as NICK' and 'closed NICK ADDR:PORT (why)' on stderr"""
+    """'accepted ADDR:PORT as NICK', 'closed NICK ADDR:PORT (why)', a reset logged as a recv error"""
     s = ws_chat()
     a = s.join()
     addr = "%s:%d" % a.sock.getsockname()[:2]
@@ -777,6 +778,22 @@ def test_log_lines(ws_chat):
     fb.expect(bool(pat.search(s.server.stderr.decode("utf-8", "replace"))),
               f"no line 'closed {a.nick} {addr} (why)' on stderr.", details=[s.server.describe()],
               hint="log each departure as 'closed NICK ADDR:PORT (why)' (§2.2) [R2.2-3]")
+    quiet = s.join()
+    qaddr = "%s:%d" % quiet.sock.getsockname()[:2]
+    quiet.sock.shutdown(socket.SHUT_WR)  # an EOF: no error
+    rst = s.join()
+    raddr = "%s:%d" % rst.sock.getsockname()[:2]
+    rst.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    rst.close()  # a reset
+    want = f"ws_chat_server: recv {raddr}: Connection reset by peer"
+    end = time.monotonic() + timing.deadline(2)
+    while want not in s.server.stderr.decode("utf-8", "replace") and time.monotonic() < end:
+        time.sleep(0.02)
+    err = s.server.stderr.decode("utf-8", "replace")
+    fb.expect(want in err, f"no line {want!r} on stderr after a client's reset.", details=[s.server.describe()],
+              hint="a recv() error is logged as 'ws_chat_server: recv ADDR:PORT: reason' (§2.2) [R2.2-7]")
+    fb.expect(f"ws_chat_server: recv {qaddr}" not in err, "an EOF was logged as a recv error.",
+              details=[s.server.describe()], hint="recv() returning 0 is an EOF, not an error (§2.2) [R2.2-7]")
 
 
 @pytest.mark.spec("R2.2-5")
