@@ -210,7 +210,9 @@ def bench_ws(rep, sz, work: Path, server_cls, bench_error) -> None:
         f"one sends {count} messages one at a time; the time until the last of the others has each. "
         f"The median of {reps} interleaved runs. ws_chat_server and chat_server are the reference solutions, "
         "built plain; both announce each join to everyone. The Python peer is a python3-websockets server "
-        "(asyncio, websockets.broadcast()) that announces nothing.\n\n" + "\n".join(lines) + "\n")
+        "(asyncio, websockets.broadcast()) that announces nothing. The clients are Python sockets on one "
+        "selectors loop, the same for the three servers: each time includes the driver reading 99 sockets, "
+        "which narrows every ratio (a C driver such as bench/tools/chat_load would show the servers alone).\n\n" + "\n".join(lines) + "\n")
     ours, tcp, py = med(servers[0][0], "p50"), med(servers[1][0], "p50"), med(servers[2][0], "p50")
     r = ours / tcp if tcp else float("nan")
     rep.head(f"Lab 07: broadcast to {nb - 1} (p50)", f"{ours * 1e3:.3f} ms", f"Lab 03 {tcp * 1e3:.3f} ms", r,
