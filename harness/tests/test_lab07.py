@@ -447,24 +447,21 @@ def test_close_handshake(ws_chat):
     s.expect_text(b, "<guest1> " + "é" * 20, "a message", "§5.1")
     a.send(CLOSE, close_payload(4000, b"bye now"))
     s.expect_close(a, 4000, "a close frame 4000 'bye now'", hint)
-    s.expect_eof(a, "after the close handshake", "the server closes the TCP connection first (§4.5) [R4.5-1]", within=0.2)
+    s.expect_eof(a, "after the close handshake", "the server closes the TCP connection first (§4.5) [R4.5-1]")
     s.expect_text(b, f"* {a.nick} left", "another client, after a close handshake", "§5.1 [R5.1-3]")
     c = s.join()
     s.texts(b, 1, "the next join", "§5.1")
     c.send(CLOSE, b"")
     s.expect_close(c, None, "a close frame without a status code", hint, codes={None, 1000})
-    s.expect_eof(c, "after the close handshake", hint, within=0.2)
+    s.expect_eof(c, "after the close handshake", hint)
 
     async def scenario(url):
         import websockets
         ws = await websockets.connect(url, open_timeout=5, close_timeout=3)
         await strict_recv(ws, "the welcome")
-        t0 = time.monotonic()
         await ws.close(1000, "done")
-        took = time.monotonic() - t0
         assert ws.close_code == 1000, f"after python3-websockets closed with 1000, the close code is {ws.close_code} " \
                                       f"(1006: no close frame came back)"
-        assert took < timing.upper(0.5, 0.5), f"the close handshake took {took:.2f} s"
         return True
     strict_run(s, scenario, "python3-websockets closing the connection (code 1000)", hint)
 
@@ -498,7 +495,7 @@ def test_quit(ws_chat):
     s.expect_text(b, f"* {a.nick} left", "another client, after /quit", "§5.1 [R5.1-3]")
     a.send(TEXT, b"dropped: sent after the server's close frame")
     a.send(CLOSE, close_payload(1000))
-    s.expect_eof(a, "after the client's answering close frame", hint, within=0.2)
+    s.expect_eof(a, "after the client's answering close frame", hint)
     b.send(TEXT, b"/who")
     s.expect_text(b, f"* users: {b.nick}", "/who after the other client quit", hint)
 
