@@ -601,6 +601,10 @@ def test_browser(ws_chat):
     lines = ["hello from tab one", "hello from tab two"]
     hint = "the page opens ws://HOST/chat; each message it sends must reach the other tab (§5.2) [R5.2-1]"
     from harness.labs.lab07 import BrowserProblem
+    c = s.connect()  # the page first, without a browser: a server that cannot serve it fails at once
+    status, _, _ = c.request(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    fb.expect(status == 200, f"GET / got status {status or 'nothing'}: no page for the browser to open.",
+              details=s.details(c), hint="GET / serves the chat page (§3.1) [R3.1-2]")
     try:
         logs = chromium_chat(chromium, f"http://{s.host}:{s.port}/", lines, give_up=lambda: not s.server.alive())
     except (BrowserProblem, asyncio.TimeoutError, OSError) as e:
