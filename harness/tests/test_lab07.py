@@ -569,12 +569,19 @@ def test_chat(ws_chat):
     strict_run(s, scenario, "three clients of python3-websockets chatting", hint, timeout=15)
 
 
-@pytest.mark.spec("R5.1-4")
+@pytest.mark.spec("R5.1-4", "R5.1-1", "R5.1-2")
 @pytest.mark.points(3)
 def test_commands(ws_chat):
     """/nick, /who, /msg and unknown commands, as in Lab 03"""
     s = ws_chat()
+    page = s.connect()
+    page.send_raw(b"GET / HTTP/1.1\r\nHost: x\r\n")  # an HTTP request still coming while the chat goes on
+    first = s.connect()
+    fb.expect(first.request(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")[0] == 200, "GET / failed.",
+              details=s.details(first), hint="§3.1")
     a, b = pair(s)
+    fb.expect(a.nick == "guest1", f"after a page load, the first WebSocket is {a.nick}; expected guest1.",
+              details=s.details(a), hint="guest numbers count the WebSockets that joined, not the page loads (§5.1) [R5.1-1]")
     hint = "the commands are Lab 03's (§5.1) [R5.1-4]"
     a.send(TEXT, b"/nick alice")
     s.expect_text(a, "* guest1 is now alice", "/nick alice, to the sender", hint)
@@ -590,6 +597,12 @@ def test_commands(ws_chat):
               f"/who answered {got!r}; expected '* users: alice {b.nick}' in any order.", details=s.details(b), hint=hint)
     b.send(TEXT, b"/msg alice psst, only you")
     s.expect_text(a, f"*{b.nick}* psst, only you", "/msg alice psst, only you", hint)
+    status, _, body = page.request(b"\r\n")
+    page.wait_eof(timing.deadline(2))
+    fb.expect(status == 200 and body == PAGE.read_bytes() and not page.buf,
+              f"an HTTP connection open during the chat got status {status}, {len(body)} bytes of body and "
+              f"{len(page.buf)} bytes more; expected the page alone.", details=s.details(page),
+              hint="only the WebSockets in the chat get its messages, never a connection still in HTTP (§5.1) [R5.1-2]")
 
 
 @pytest.mark.spec("R5.2-1")
