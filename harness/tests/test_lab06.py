@@ -66,8 +66,11 @@ def expect_exit(p, rc, want: int, what: str, hint: str) -> None:
 # ---- §3.1 arguments and connecting -----------------------------------------------------------
 @pytest.mark.spec("R3.1-1")
 @pytest.mark.points(2)
-def test_client_usage(spawn):
-    """tls_client: a usage line and exit status 2 for bad arguments"""
+def test_client_usage(spawn, tls_peer, tls_files):
+    """tls_client: a usage line and exit status 2 for bad arguments, options accepted"""
+    peer = tls_peer("good")
+    p, rc = run_client(spawn, "-4", "--servername", "localhost", "--ca", tls_files.ca, "127.0.0.1", peer.port)
+    expect_exit(p, rc, 0, "every option given, a valid server", "§3.1 [R3.1-1]")
     for args in ([], ["localhost"], ["localhost", "notaport"], ["--bogus", "localhost", "443"],
                  ["localhost", "443", "extra"]):
         p, rc = run_client(spawn, *args, stdin=b"", timeout=5)
@@ -344,6 +347,9 @@ def test_client_frees_everything(spawn, tls_peer, tls_files):
 @pytest.mark.points(2)
 def test_server_usage(spawn, tls_files):
     """tls_echo_server: usage and exit 2 for bad arguments; exit 1 naming a bad key file"""
+    spawn.server(SERVER, "-4", "-b", "127.0.0.1", "-p", "0", "--cert", str(tls_files.good), "--key",
+                 str(tls_files.key("good")), "--max-clients", "5", "--handshake-timeout", "2000",
+                 hint="every option given: the server must start (§4.1) [R4.1-1]")
     cert, key = str(tls_files.good), str(tls_files.key("good"))
     for args in ([], ["-p", "0"], ["-p", "0", "--cert", cert], ["-p", "x", "--cert", cert, "--key", key],
                  ["-p", "0", "--cert", cert, "--key", key, "--handshake-timeout", "0"],
