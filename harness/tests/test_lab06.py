@@ -282,7 +282,7 @@ def test_client_prints_session(spawn, tls_peer, tls_files):
 def test_client_close_notify(spawn, tls_peer, tls_files):
     """tls_client sends close_notify at the end of stdin and exits 0 after the server's"""
     peer = tls_peer("good")
-    p, rc = run_client(spawn, "--ca", tls_files.ca, "localhost", peer.port, stdin=b"bye\n")
+    p, rc = run_client(spawn, "--ca", tls_files.ca, "localhost", peer.port, stdin=b"bye\n", timeout=timing.deadline(3))
     hint = "at EOF on stdin: SSL_shutdown(), then read until SSL_ERROR_ZERO_RETURN (§3.5) [R3.5-2]"
     expect_exit(p, rc, 0, "a server that answers close_notify", hint)
     c = peer.wait_conn()
