@@ -620,10 +620,38 @@ def test_server_survives(tls_server):
 @pytest.mark.spec("R4.3-2")
 @pytest.mark.points(3)
 def test_server_error_queue(tls_server):
-    """tls_echo_server: each failure's log line names its own reason (the error queue drained)"""
+    """tls_echo_server: a failure on one connection neither kills another nor lends it its reason"""
     s = tls_server()
-    hint = ("pop every entry of the error queue (ERR_get_error until 0) after each failure, or the next "
-            "failure is blamed on an old reason (§4.3) [R4.3-2]")
+    hint = ("pop every entry of the error queue (ERR_get_error until 0) after each failure: SSL_get_error() "
+            "reports SSL_ERROR_SSL for any call while an old entry is queued (§4.3) [R4.3-2]")
+    line = re.compile(rb"tls_echo_server: [^\n]*\n")
+    b, c = s.connect(), s.connect()
+    raw = socket.create_connection((s.host, s.port))
+    try:
+        fb.expect(s.echo(b, b"b1\n") == b"b1\n" and s.echo(c, b"c1\n") == b"c1\n",
+                  "two clients were not echoed at the start.", details=[s.prog.describe()], hint=hint)
+        records_of(tls_client_ctx(s.files), raw, [])
+        before = len(line.findall(s.prog.stderr))
+        raw.sendall(b"\x17\x03\x03\x00\x20" + bytes(range(32)))  # a record no key decrypts
+        s.prog.wait_stderr_count(line, before + 1, timing.deadline(3))
+        first = line.findall(s.prog.stderr)[before:]
+        fb.expect(len(first) >= 1, "a client sent a record that does not decrypt: expected a log line.",
+                  details=[s.prog.describe()], hint="§4.3 [R4.3-1]")
+        got = s.echo(b, b"b2\n")
+        fb.expect(got == b"b2\n", f"after another client's bad record, a healthy client got {got!r} instead of "
+                  "its echo: its connection was ended with the other's error.", details=[s.prog.describe()], hint=hint)
+        c.shutdown(socket.SHUT_RDWR)  # no close_notify: a truncation, logged with its own reason
+        n = len(line.findall(s.prog.stderr))
+        s.prog.wait_stderr_count(line, n + 1, timing.deadline(3))
+        last = line.findall(s.prog.stderr)[n:]
+        fb.expect(bool(last) and last[0] != first[0].replace(b"", b"") and
+                  (first[0].split(b": ")[-1] != last[0].split(b": ")[-1]),
+                  f"a client that closed without close_notify was logged as {last[0] if last else None!r}, the "
+                  f"reason of the earlier failure {first[0]!r}.", details=[s.prog.describe()], hint=hint)
+    finally:
+        for x in (b, c, raw):
+            x.close()
+    # A plaintext client, then a TLS 1.0-only client: each line gives its own reason.
     r = socket.create_connection((s.host, s.port))
     r.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     r.settimeout(timing.deadline(3))
@@ -632,16 +660,14 @@ def test_server_error_queue(tls_server):
     except OSError:
         pass
     r.close()
-    line = re.compile(rb"tls_echo_server: [^\n]*\n")
-    s.prog.wait_stderr_count(line, 1, timing.deadline(3))
-    first = line.findall(s.prog.stderr)
+    n = len(line.findall(s.prog.stderr))
     try:
         s.connect(tls_client_ctx(s.files, only_tls10=True)).close()
     except (ssl.SSLError, OSError):
         pass
-    s.prog.wait_stderr_count(line, len(first) + 1, timing.deadline(3))
+    s.prog.wait_stderr_count(line, n + 1, timing.deadline(3))
     lines = line.findall(s.prog.stderr)
-    second = lines[len(first)] if len(lines) > len(first) else b""
+    second = lines[n] if len(lines) > n else b""
     fb.expect(re.search(rb"version|protocol", second, re.I) is not None and b"http" not in second.lower(),
               f"after a plaintext client, a TLS 1.0-only client was logged as {second!r}; expected its own "
               "reason (unsupported protocol).", details=[s.prog.describe()], hint=hint)
