@@ -358,6 +358,14 @@ def test_server_usage(spawn, tls_files):
         rc = p.wait(5)
         fb.expect(rc == 2 and b"usage:" in p.stderr, f"tls_echo_server {' '.join(args)}: {p.exit_text()}; "
                   "expected 'usage: ...' on stderr and exit status 2.", details=[p.describe()], hint="§4.1 [R4.1-1]")
+    for bad in (str(tls_files.dir / "missing.pem"), key):
+        p = spawn(SERVER, "-p", "0", "--cert", bad, "--key", key)
+        rc = p.wait(5)
+        fb.expect(rc == 1 and re.search(rb"tls_echo_server: .*" + re.escape(Path(bad).name.encode()), p.stderr) is not None
+                  and b"listening" not in p.stdout,
+                  f"--cert {Path(bad).name} (not a certificate): {p.exit_text()}; expected 'tls_echo_server: "
+                  "certificate FILE: REASON' and exit status 1 before listening.", details=[p.describe()],
+                  hint="check what SSL_CTX_use_certificate_chain_file() returns: §4.1 [R4.1-1]")
     p = spawn(SERVER, "-p", "0", "--cert", cert, "--key", str(tls_files.key("weak")))
     rc = p.wait(5)
     fb.expect(rc == 1 and b"tls_echo_server:" in p.stderr and b"listening" not in p.stdout,
@@ -375,6 +383,10 @@ def test_server_echo(tls_server):
         ctx = tls_client_ctx(s.files)
         ctx.maximum_version = version
         c = s.connect(ctx)
+        for one in (b"a", b"b"):  # one-byte records, each echoed before the next is sent
+            got = s.echo(c, one)
+            fb.expect_bytes(got, one, what=f"the echo of a one-byte record over {version.name}", sent=one,
+                            details=[s.prog.describe()], hint=hint)
         data = b"over " + version.name.encode() + b"\n" + bytes(range(256)) * 100
         got = s.echo(c, data)
         c.close()
