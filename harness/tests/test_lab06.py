@@ -94,6 +94,9 @@ def test_client_connect_error(spawn):
     expect_exit(p, rc, 1, "connection refused", hint)
     fb.expect(re.search(rf"tls_client: connect 127\.0\.0\.1:{port}: .*refused".encode(), p.stderr, re.I) is not None,
               "expected 'tls_client: connect 127.0.0.1:PORT: Connection refused' on stderr.", details=[p.describe()], hint=hint)
+    p, rc = run_client(spawn, "--ca", "/nonexistent/ca.pem", "localhost", port, stdin=b"", timeout=5)
+    expect_exit(p, rc, 1, "--ca names a file that does not exist", hint)
+    fb.expect(b"ca.pem" in p.stderr, "expected a 'tls_client: ...' line naming the --ca file.", details=[p.describe()], hint=hint)
 
 
 # ---- §3.2 verification, echo ----------------------------------------------------------------
