@@ -10,6 +10,7 @@ labs/06-tls/README.md.
 from __future__ import annotations
 
 import re
+import select
 import signal
 import socket
 import ssl
@@ -377,7 +378,7 @@ def test_server_usage(spawn, tls_files):
 
 
 @pytest.mark.spec("R4.1-2", "R4.2-1")
-@pytest.mark.points(3)
+@pytest.mark.points(2)
 def test_server_echo(tls_server):
     """tls_echo_server: 'listening on', then echoes over TLS 1.2 and TLS 1.3"""
     s = tls_server()
@@ -567,8 +568,74 @@ def test_server_buffered_records(tls_server):
               f"(the rest waited for more input that never came).", details=[s.prog.describe()], hint=hint)
 
 
+@pytest.mark.spec("R4.2-2")
+@pytest.mark.points(2)
+def test_server_reader_that_lags(tls_server):
+    """tls_echo_server: a client that sends 16 MiB before reading any gets every byte; others are served meanwhile"""
+    s = tls_server()
+    hint = ("SSL_write() on a full socket says SSL_ERROR_WANT_WRITE: keep the bytes, poll for POLLOUT, stop "
+            "reading that client meanwhile, and serve the others (§4.2) [R4.2-2]")
+    data = (bytes(range(251)) * ((16 << 20) // 251 + 1))[: 16 << 20]
+    raw = socket.create_connection((s.host, s.port))
+    try:
+        obj, inc, records = records_of(tls_client_ctx(s.files), raw,
+                                       [data[i:i + 16384] for i in range(0, len(data), 16384)])
+        pending = bytearray(records)
+        raw.setblocking(False)
+        # Phase 1: push ciphertext without reading until the path is full (nothing moves for 0.3 s).
+        idle_since = time.monotonic()
+        ended = ""
+        while pending and time.monotonic() - idle_since < 0.3:
+            try:
+                n = raw.send(pending[:65536])
+                del pending[:n]
+                idle_since = time.monotonic()
+            except BlockingIOError:
+                select.select([], [raw], [], 0.05)
+            except OSError as e:
+                ended = f" (the server ended the connection: {e.strerror or e})"
+                break
+        other = s.connect()
+        got_other = s.echo(other, b"meanwhile\n", timeout=3)
+        other.close()
+        fb.expect(got_other == b"meanwhile\n", f"while one client was not reading its echo, another got {got_other!r}: "
+                  "the loop waited on the first one.", details=[s.prog.describe()], hint=hint)
+        # Phase 2: read everything back while sending the rest.
+        got = bytearray()
+        end = time.monotonic() + timing.deadline(15)
+        while len(got) < len(data) and time.monotonic() < end and not ended:
+            r, w, _ = select.select([raw], [raw] if pending else [], [], 0.2)
+            try:
+                if w:
+                    del pending[:raw.send(pending[:65536])]
+                chunk = raw.recv(1 << 16) if r else None
+            except BlockingIOError:
+                continue
+            except OSError as e:
+                ended = f" (the server ended the connection: {e.strerror or e})"
+                break
+            if r:
+                if not chunk:
+                    ended = " (the server closed the connection)"
+                    break
+                inc.write(chunk)
+                while True:
+                    try:
+                        got += obj.read(1 << 16)
+                    except ssl.SSLWantReadError:
+                        break
+                    except ssl.SSLError:
+                        end = 0
+                        break
+        fb.expect(bytes(got) == data, f"a client that read its echo only after sending 16 MiB got {len(got)} of "
+                  f"{len(data)} bytes back{ended}.",
+                  details=[s.prog.describe()], hint=hint)
+    finally:
+        raw.close()
+
+
 @pytest.mark.spec("R4.2-6")
-@pytest.mark.points(3)
+@pytest.mark.points(2)
 def test_server_many_clients(tls_server):
     """tls_echo_server: 20 clients at once, interleaved, each gets its own echo"""
     s = tls_server()
