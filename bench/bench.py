@@ -1,6 +1,6 @@
 """socklab's benchmarks: the reference solutions measured beside real peers and the loopback limit.
 
-    /usr/bin/python3 bench/bench.py [--smoke] [--only echo,udp,chat,http,ws,harness] [--reps N] [--out DIR]
+    /usr/bin/python3 bench/bench.py [--smoke] [--only echo,udp,chat,http,tls,ws,harness] [--reps N] [--out DIR]
 
 `make bench` runs the full set and writes bench/results.md and its PNG plots; `make test`
 runs a smoke version (--smoke: tiny sizes, about 5 s, into a temporary folder) to check that
@@ -16,7 +16,10 @@ What runs, all over loopback, each process in its own process group with a deadl
     chat     Lab 03's chat_server beside `ncat --chat`: joins, delivered lines per second,
              broadcast latency, and the latency the others see while one client stops reading
     http     Lab 05's http_server beside nginx (one worker) and lighttpd under wrk: 1 KiB and 1 MiB
-             files at 1, 64 and 1000 connections (bench/http_bench.py)
+             files at 1, 64 and 1000 connections, and one active client beside 10,000 idle
+             keep-alive connections (bench/http_bench.py)
+    tls      Lab 06's tls_echo_server beside openssl s_server (handshakes per second, openssl
+             s_time) and socat's OpenSSL listener (echo throughput) (bench/tls_bench.py)
     ws       Lab 07's ws_chat_server beside Lab 03's chat_server and a python3-websockets broadcast
              server: join time for 1000 clients, broadcast latency to 100 (bench/ws_bench.py)
     harness  the wall time of grading each lab's solution, and of `make test` (full run only)
@@ -1027,6 +1030,13 @@ def bench_http(rep: Report, sz: Sizes, work: Path) -> None:
     http_bench.bench_http(rep, sz, work, Server, BenchError)
 
 
+def bench_tls(rep: Report, sz: Sizes, work: Path) -> None:
+    """Lab 06: tls_echo_server beside openssl s_server and socat (bench/tls_bench.py)."""
+    sys.path.insert(0, str(KIT / "bench"))
+    import tls_bench
+    tls_bench.bench_tls(rep, sz, work, Server, BenchError)
+
+
 def bench_ws(rep: Report, sz: Sizes, work: Path) -> None:
     """Lab 07: ws_chat_server beside Lab 03's chat_server and a Python peer (bench/ws_bench.py)."""
     sys.path.insert(0, str(KIT / "bench"))
@@ -1037,7 +1047,7 @@ def bench_ws(rep: Report, sz: Sizes, work: Path) -> None:
 def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--smoke", action="store_true", help="tiny sizes: check that every part runs (about 5 s)")
-    ap.add_argument("--only", default="echo,udp,chat,http,ws,harness", help="comma-separated parts to run")
+    ap.add_argument("--only", default="echo,udp,chat,http,tls,ws,harness", help="comma-separated parts to run")
     ap.add_argument("--reps", type=int, help="repetitions of each measure (default 5; 1 with --smoke)")
     ap.add_argument("--out", help="folder for results.md and the plots (default bench/, or a temporary folder "
                     "with --smoke)")
@@ -1074,7 +1084,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 1
     steps = {"echo": lambda: bench_echo(rep, sz, tools, work), "udp": lambda: bench_udp(rep, sz, tools, work),
              "chat": lambda: bench_chat(rep, sz, tools, work), "harness": lambda: bench_harness(rep, sz, work),
-             "http": lambda: bench_http(rep, sz, work), "ws": lambda: bench_ws(rep, sz, work)}
+             "http": lambda: bench_http(rep, sz, work), "tls": lambda: bench_tls(rep, sz, work),
+             "ws": lambda: bench_ws(rep, sz, work)}
     for part in parts:
         if part not in steps:
             print(f"bench: no part {part!r}; parts: {', '.join(steps)}", file=sys.stderr)
