@@ -30,7 +30,7 @@ VALGRIND_SELECT = "unit or stops_on or accept_log or welcome or two_clients or l
 
 # ---- steps 1 and 2: chatbuf.c on its own --------------------------------------------------------
 #: How many checks each group of chatbuf_test.c makes (all must print "ok - ...").
-UNIT_CHECKS = {"outq": 11, "linebuf": 30}
+UNIT_CHECKS = {"outq": 12, "linebuf": 30}
 
 
 def run_unit(spawn, group: str, hint: str) -> None:
@@ -973,10 +973,11 @@ def test_command_words(chat):
     s.expect_quiet([b], what="B, after A's commands", hint="a command's answer goes to its sender only (§3.4)")
 
 
-@pytest.mark.spec("R2.2-3", "R2.2-4", "R2.2-5")
+@pytest.mark.spec("R2.2-3", "R2.2-4", "R2.2-5", "R2.2-10")
 @pytest.mark.points(2)
 def test_log_lines(chat):
-    """stderr log: 'closed NICK ADDR:PORT (why)', 'refused ADDR:PORT: server full', 'OLD is now NEW'"""
+    """stderr log: 'closed NICK ADDR:PORT (why)', 'refused ADDR:PORT: server full', 'OLD is now NEW'; no error line
+    when nothing failed"""
     s = chat("--max-clients", "2")
     a, b = s.join_all(2)
     a_addr, old = addr_of(a), a.nick.encode()
@@ -995,3 +996,10 @@ def test_log_lines(chat):
     s.expect(b, b"* logged left", what="B is told A left", hint="§3.2")
     s.expect_log(re.compile(rb"^closed logged %s \(.+\)$" % re.escape(a_addr.encode()), re.M),
                  what="A's departure is logged as 'closed NICK ADDR:PORT (why)'", hint=hint)
+    # Nothing failed in this session (a rename, a refusal, an EOF): no line may claim an error.
+    errors = [ln for ln in s.server.stderr.splitlines() if ln.startswith(b"chat_server: ")]
+    s.check(not errors, "nothing failed in this session (two clients joined, one was renamed, a third was "
+            "refused, one left with an EOF), yet chat_server logged an error: "
+            f"{fb.quote(errors[0]) if errors else ''}.", clients=[],
+            hint="a 'chat_server: call ADDR:PORT: reason' line is for real errors only: EAGAIN (EWOULDBLOCK) means "
+                 "'nothing now, ask select()', and an EOF is a normal end (§2.2, §5.1)")

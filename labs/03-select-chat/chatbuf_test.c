@@ -106,6 +106,15 @@ static void test_outq(void)
     check(outq_push(&q, "reuse", 5) == 0 && queue_holds(&q, "reuse", 5, why, sizeof why),
           "a freed queue can be used again", why);
     outq_free(&q);
+    /* Room enough in the queue, but not after head: a correct queue moves the queued bytes to
+     * the front (or grows); either way they stay first, in order, and the new ones follow. */
+    memcpy(want, big + 2000, 1000);
+    memcpy(want + 1000, big + 5000, 2500);
+    outq_push(&q, big, 3000);
+    outq_consume(&q, 2000);
+    check(outq_push(&q, big + 5000, 2500) == 0 && queue_holds(&q, want, 3500, why, sizeof why),
+          "3000 bytes pushed, 2000 consumed, 2500 pushed: the 1000 left stay first, then the 2500", why);
+    outq_free(&q);
     free(big);
     free(want);
 }
