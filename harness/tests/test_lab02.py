@@ -335,7 +335,7 @@ SERVER_SUMMARY = re.compile(rb"(\d+) datagrams received, (\d+) echoed, (\d+) dro
 @pytest.mark.spec("R3.4-8", "R3.3-5")
 @pytest.mark.points(3)
 def test_server_stop_summary(spawn):
-    """udp_server: SIGTERM and SIGINT print 'N datagrams received, M echoed, K dropped' (a 0-byte datagram included) and exit 0"""
+    """udp_server: SIGTERM and SIGINT print 'N datagrams received, M echoed, K dropped' (0-byte ones too), exit 0"""
     for sig, args, n in ((signal.SIGTERM, ("--loss", "0.3", "--seed", "42"), 30), (signal.SIGINT, (), 5)):
         server, host, port = start_server(spawn, *args)
         dropped, _, _ = drive_lossy_server(server, host, port, n=n)
