@@ -21,7 +21,8 @@ from harness import timing
 from harness.labs.lab01 import (HOST, check_echo, close_after_4_bytes, connect_and_leave, connect_and_wait_accept,
                                 echo_after_eof,
                                 echo_session, expect_exit, expect_stderr_line, free_port, gai_reason,
-                                half_close_silently, linger_reset, log_entries, need_ipv6, reset_after_4_bytes,
+                                half_close_silently, linger_reset, log_entries, need_ipv6, patient,
+                                reset_after_4_bytes,
                                 reset_mid_stream, run_client, slow_echo, start_server, talking_to,
                                 vanish_while_echoing)
 from harness.paths import time_scale
@@ -607,7 +608,7 @@ def test_client_stdin_error(spawn, echo_peer):
         client = spawn("echo_client", HOST, peer.port, stdin=fd)
     finally:
         os.close(fd)
-    rc = client.wait(5)
+    rc = client.wait(patient(5))
     reason = os.strerror(errno.EISDIR)
     situation = "with a directory as stdin (every read() fails with EISDIR)"
     if rc is None:
@@ -733,7 +734,7 @@ def test_client_frees_everything(spawn, echo_peer):
 def test_bad_arguments(spawn, echo_peer, prog, args):
     """Bad arguments: a usage line on stderr and exit status 2 (good ones still work)"""
     p = spawn(prog, *args, stdin=b"")
-    rc = p.wait(5)
+    rc = p.wait(patient(5))
     err = p.stderr.decode("utf-8", "replace")
     fb.expect(rc == 2 and re.search(rf"^usage: \S*{prog}\b", err, re.M | re.I) is not None,
               f"`{prog} {' '.join(args)}` should print 'usage: {prog} ...' on stderr and exit 2; "
