@@ -359,8 +359,10 @@ def test_server_stop_summary(spawn):
         got = tuple(int(x) for x in m.groups()) if m else None
         if empty_echoed:
             want = (n + 1, n + 1, 0)
-        elif empty_echoed is False and got in ((n + 1, n, 1), (n, n, 0)):
-            want = got  # the 0-byte datagram was not echoed: counted as dropped, or not at all
+        elif empty_echoed is False and got in ((n + 1, n + 1, 0), (n + 1, n, 1), (n, n, 0)):
+            # No echo of the 0-byte datagram seen in time: echoed late (a loaded machine), counted as
+            # dropped, or not counted at all; test_server_echo_sizes is about the echo itself.
+            want = got
         fb.expect(got == want,
                   f"after {name}, udp_server's stderr should end with '{want[0]} datagrams received, {want[1]} "
                   f"echoed, {want[2]} dropped' (what the harness sent and got back); "
