@@ -27,7 +27,8 @@ solutions/NN-*/mutants/equivalent.txt, one per line:
     rtt.c | if (rto > max) | rel: '>' -> '>=' | equal values give the same RTO either way
 
 where LINE is the mutated source line (whitespace collapsed) and CHANGE is as the report
-shows it. The report lists equivalent mutants apart, and does not count them in the rate.
+shows it. A line such as `return 0;` occurs in many places, not all of them equivalent: FILE may
+then be FILE:N (the line number the report shows), to match that occurrence only. The report lists equivalent mutants apart, and does not count them in the rate.
 
 Output in out/mutate-NN/: report.md (survivors: file:line, the change, the score; the
 mutants killed by the compiler; the equivalent ones), report.json, and survivors/*.patch
@@ -336,6 +337,7 @@ class Equivalent:
     line: str
     change: str
     reason: str
+    lineno: int | None = None  # FILE:N in equivalent.txt: only the occurrence at line N
 
 
 def load_equivalents(lab: paths.Lab) -> list[Equivalent]:
@@ -350,13 +352,17 @@ def load_equivalents(lab: paths.Lab) -> list[Equivalent]:
         parts = [p.strip() for p in raw.split(" | ")]
         if len(parts) != 4:
             raise SystemExit(f"mutate: {path}: expected FILE | LINE | CHANGE | REASON, got: {raw}")
-        found.append(Equivalent(parts[0], " ".join(parts[1].split()), parts[2], parts[3]))
+        name, _, num = parts[0].partition(":")
+        if num and not num.isdigit():
+            raise SystemExit(f"mutate: {path}: FILE or FILE:LINENO, got: {parts[0]}")
+        found.append(Equivalent(name, " ".join(parts[1].split()), parts[2], parts[3], int(num) if num else None))
     return found
 
 
 def equivalent_reason(m: Mutant, known: list[Equivalent]) -> str | None:
     for e in known:
-        if e.file == m.file and e.line == m.source_line and e.change == m.change:
+        if (e.file == m.file and e.line == m.source_line and e.change == m.change
+                and (e.lineno is None or e.lineno == m.line)):
             return e.reason
     return None
 
