@@ -17,6 +17,7 @@ from typing import Optional
 import pytest
 
 from harness import feedback as fb
+from harness import timing
 from harness.paths import time_scale
 from harness.procs import open_fds
 from harness.peers import connect, exchange
@@ -30,18 +31,25 @@ CLOSED = re.compile(rb"^closed (\S+):(\d+) \((\d+) bytes?\)\s*$", re.M)
 
 
 # ---- steps -------------------------------------------------------------------------------
+def patient(seconds: float) -> float:
+    """`seconds` for a wait on what a correct program does at once (start, echo, exit), stretched
+    by the load as timing.deadline() stretches it: on a busy machine a correct program must not
+    lose points. For callees that scale by SOCKLAB_TIME_SCALE themselves (Program.wait, exchange)."""
+    return timing.deadline(seconds) / time_scale()
+
+
 def start_server(spawn, *args, host: Optional[str] = HOST, hint: str = ""):
     """The student's echo_server, bound to `host` (None: no -b) on an ephemeral port unless
     `args` give -p; returns (program, host, port)."""
     argv = (["-b", host] if host else []) + (["-p", "0"] if "-p" not in args else []) + list(args)
-    return spawn.server("echo_server", *argv,
+    return spawn.server("echo_server", *argv, ready_timeout=patient(3.0),
                         hint=hint or "the server must print 'listening on ADDR:PORT' after listen() and "
                                      "fflush(stdout) (§3.1, §4.1)")
 
 
 def check_echo(server, host, port, payload: bytes, *, what: str, hint: str, timeout: float = 2.0) -> None:
     """Send payload to the server, half-close, and check the echo byte for byte, then EOF."""
-    got, problem = exchange(host, port, payload, timeout=timeout)
+    got, problem = exchange(host, port, payload, timeout=patient(timeout))
     details = [f"  problem: {problem}"] if problem else []
     details.append(server.describe())
     if problem and got == payload:
@@ -53,7 +61,7 @@ def run_client(spawn, *args, data: bytes, timeout: float = 4, hint: str = ""):
     """Run echo_client with `args` and stdin `data` until it exits; returns (program, exit status).
     A client still running `timeout` s (scaled) after its stdin reached EOF fails the test."""
     client = spawn("echo_client", *args, stdin=data)
-    rc = client.wait(timeout)
+    rc = client.wait(patient(timeout))
     if rc is None:
         fb.fail(f"echo_client did not exit within {timeout} s of its stdin reaching EOF.",
                 sent=data, received=client.stdout, details=[client.describe()],

@@ -8,6 +8,7 @@ in harness/labs/lab01.py.
 """
 from __future__ import annotations
 
+import errno
 import os
 import re
 import signal
@@ -20,7 +21,8 @@ from harness import timing
 from harness.labs.lab01 import (HOST, check_echo, close_after_4_bytes, connect_and_leave, connect_and_wait_accept,
                                 echo_after_eof,
                                 echo_session, expect_exit, expect_stderr_line, free_port, gai_reason,
-                                half_close_silently, linger_reset, log_entries, need_ipv6, reset_after_4_bytes,
+                                half_close_silently, linger_reset, log_entries, need_ipv6, patient,
+                                reset_after_4_bytes,
                                 reset_mid_stream, run_client, slow_echo, start_server, talking_to,
                                 vanish_while_echoing)
 from harness.paths import time_scale
@@ -575,7 +577,7 @@ def test_client_host_name(spawn, echo_peer):
 
 
 @pytest.mark.spec("R3.3-3")
-@pytest.mark.points(2)
+@pytest.mark.points(1)
 def test_client_connection_refused(spawn):
     """echo_client: 'connect ADDR:PORT: Connection refused' and exit 1"""
     # A bound socket that never listens: its port is ours, and connecting to it is refused.
@@ -591,6 +593,33 @@ def test_client_connection_refused(spawn):
     expect_stderr_line(client, rf"echo_client: connect {re.escape(HOST)}:{port}: Connection refused",
                        situation=situation, shown=f"echo_client: connect {HOST}:{port}: Connection refused",
                        hint="report errors as 'prog: call ADDR:PORT: strerror(errno)' (R3.3-3, §3.3)")
+    expect_exit(client, rc, 1, situation=situation, hint="a failed system call is exit status 1 (R3.3-3, §3.3)")
+
+
+@pytest.mark.spec("R3.3-3")
+@pytest.mark.points(1)
+def test_client_stdin_error(spawn, echo_peer):
+    """echo_client: a failed read() of stdin is reported ('echo_client: read ...: reason'), exit 1"""
+    # stdin is a directory: poll() says readable, and every read() fails with EISDIR. A client
+    # that takes the failure for EOF, retries it, or says nothing must lose this point.
+    peer = echo_peer()
+    fd = os.open("/", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        client = spawn("echo_client", HOST, peer.port, stdin=fd)
+    finally:
+        os.close(fd)
+    rc = client.wait(patient(5))
+    reason = os.strerror(errno.EISDIR)
+    situation = "with a directory as stdin (every read() fails with EISDIR)"
+    if rc is None:
+        fb.fail(f"{situation}, echo_client was still running after 5 s: a failed read() must end it.",
+                details=[client.describe()],
+                hint="read() returning -1 is an error (only EINTR means try again): report it and exit 1 "
+                     "(R3.3-3, §3.3)")
+    expect_stderr_line(client, rf"echo_client: read\b.*: {re.escape(reason)}", situation=situation,
+                       shown=f"echo_client: read stdin: {reason}",
+                       hint="read() returning -1 is an error, not an EOF: print it with strerror(errno) "
+                            "(R3.3-3, §3.3)")
     expect_exit(client, rc, 1, situation=situation, hint="a failed system call is exit status 1 (R3.3-3, §3.3)")
 
 
@@ -705,7 +734,7 @@ def test_client_frees_everything(spawn, echo_peer):
 def test_bad_arguments(spawn, echo_peer, prog, args):
     """Bad arguments: a usage line on stderr and exit status 2 (good ones still work)"""
     p = spawn(prog, *args, stdin=b"")
-    rc = p.wait(5)
+    rc = p.wait(patient(5))
     err = p.stderr.decode("utf-8", "replace")
     fb.expect(rc == 2 and re.search(rf"^usage: \S*{prog}\b", err, re.M | re.I) is not None,
               f"`{prog} {' '.join(args)}` should print 'usage: {prog} ...' on stderr and exit 2; "
