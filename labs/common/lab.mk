@@ -27,6 +27,12 @@ LDLIBS   := $(EXTRA_LDLIBS)
 ifeq ($(SANITIZE),1)
   CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
   LDFLAGS += -fsanitize=address,undefined
+  # Uninitialised local variables get a byte pattern (0xfe...) instead of whatever the stack
+  # held: a variable that was never set fails the same way every run, not only now and then
+  # (GCC 12 and clang have the flag; an older compiler builds without it).
+  AUTO_INIT := $(shell echo 'int x;' | $(CC) -ftrivial-auto-var-init=pattern -x c -c -o /dev/null - 2>/dev/null \
+                 && echo -ftrivial-auto-var-init=pattern)
+  CFLAGS  += $(AUTO_INIT)
 endif
 
 COMMON_SRCS := sockutil.c
