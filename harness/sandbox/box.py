@@ -23,7 +23,7 @@ from pathlib import Path
 from .. import intake, paths, procs
 from .config import (DEFAULT_MEMORY_MB, DEFAULT_NICE, DEFAULT_NPROC, DEFAULT_RUN_MEMORY_MB, DEFAULT_TMPFS_MB,
                      NS_FLAGS, Config, env_int, probe)
-from .limits import make_run_cgroups, remove_cgroups, sweep_cgroups
+from .limits import make_run_cgroups, remove_cgroups, run_cgroup_name, sweep_cgroups
 from .uids import UidPool, sweep_locks
 from .view import write_etc
 
@@ -173,7 +173,7 @@ class Sandbox:
             from .view import userns_works
             self.config.userns = os.environ.get("SOCKLAB_BWRAP_USERNS", "1") != "0" and userns_works()
         if mode != "off":
-            self.config.cgroups = make_run_cgroups(self.root.name, self.config.run_memory_mb,
+            self.config.cgroups = make_run_cgroups(run_cgroup_name(self.root), self.config.run_memory_mb,
                                                    nproc * len(uids) + 16)
             write_etc(self.config.etc, uids, gid)
             os.chown(self.root, 0, gid)

@@ -12,6 +12,7 @@ per user id: RLIMIT_NPROC, and memory per process only (the grader says so).
 """
 from __future__ import annotations
 
+import hashlib
 import itertools
 import os
 from dataclasses import replace
@@ -124,15 +125,28 @@ def remove_cgroups(dirs: list[str]) -> None:
             pass
 
 
+def _tag(runs: Path) -> str:
+    return hashlib.sha1(str(Path(runs).resolve()).encode()).hexdigest()[:8]
+
+
+def run_cgroup_name(run_dir: Path) -> str:
+    """The name of a run's cgroups: a tag of the folder that holds its run folder, then the run
+    folder's name. Cgroups are machine-wide, but graders with different SOCKLAB_SANDBOX_TMP
+    folders cannot see each other's run folders: each sweeps only the cgroups of its own folder."""
+    return f"{_tag(run_dir.parent)}-{run_dir.name}"
+
+
 def sweep_cgroups(runs: Path) -> None:
-    """Remove the socklab cgroups whose run's folder (in `runs`) is gone. (A run makes its folder
-    before its cgroups and removes it after them, so a live run's cgroups are never taken.)"""
+    """Remove the socklab cgroups of runs in the folder `runs` whose run folder is gone. (A run
+    makes its folder before its cgroups and removes it after them, so a live run's cgroups are
+    never taken; another folder's runs are never looked at: their run folders are not in `runs`.)"""
+    prefix = CGROUP_PREFIX + _tag(runs) + "-"
     for base in (CGROUP_ROOT, CGROUP_ROOT / "memory", CGROUP_ROOT / "pids"):
         try:
-            found = [d for d in base.iterdir() if d.name.startswith(CGROUP_PREFIX) and d.is_dir()]
+            found = [d for d in base.iterdir() if d.name.startswith(prefix) and d.is_dir()]
         except OSError:
             continue
-        remove_cgroups([str(d) for d in found if not (runs / d.name[len(CGROUP_PREFIX):]).exists()])
+        remove_cgroups([str(d) for d in found if not (runs / d.name[len(prefix):]).exists()])
 
 
 # ---- a program's settings --------------------------------------------------------------------

@@ -953,3 +953,24 @@ def test_autograder_zip_for_every_lab(lab, tmp_path):
             f"socklab/labs/{lab.name}/README.md"}
     assert want <= names, sorted(want - names)
     assert not [n for n in names if "/solutions/" in n or n.endswith(".patch")]
+
+
+def test_cgroup_sweep_keeps_other_folders_runs(tmp_path, monkeypatch):
+    """Cgroups are machine-wide: a grader sweeps the cgroups of dead runs in its own
+    SOCKLAB_SANDBOX_TMP only, never a live run of a grader with another folder (whose program
+    cgroups, made empty a moment before the program joins them, would vanish under it)."""
+    from harness.sandbox import limits
+    root = tmp_path / "cgroup"
+    monkeypatch.setattr(limits, "CGROUP_ROOT", root)
+    mine, theirs = tmp_path / "mine", tmp_path / "theirs"
+    for d in (mine, theirs, mine / "socklab-sbx-live"):
+        d.mkdir()
+    (theirs / "socklab-sbx-other").mkdir()
+    names = {"dead": limits.run_cgroup_name(mine / "socklab-sbx-dead"),
+             "live": limits.run_cgroup_name(mine / "socklab-sbx-live"),
+             "other": limits.run_cgroup_name(theirs / "socklab-sbx-other")}
+    for n in names.values():
+        (root / "memory" / (limits.CGROUP_PREFIX + n) / "p1-0").mkdir(parents=True)
+    limits.sweep_cgroups(mine)
+    left = {d.name for d in (root / "memory").iterdir()}
+    assert left == {limits.CGROUP_PREFIX + names["live"], limits.CGROUP_PREFIX + names["other"]}
